@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine: builds (once) the Python environment, outside the clone and keyed by the
+# dependency spec, then runs the demo, the tests, or any command inside that environment.
+#   bash scripts/dev.sh demo [demo flags]   the whole job on the built-in corpus
+#   bash scripts/dev.sh test [pytest flags] the test suite
+#   bash scripts/dev.sh env                 print the environment's path
+#   bash scripts/dev.sh exec CMD ...        run CMD inside the environment
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+envs_root=${AUDIO_DISTILBERT_ENVS:-$HOME/.cache/audio-distilbert}
+python=${PYTHON:-python3}
+
+log() { echo "[dev.sh] $*" >&2; }
+# pip, without the notices about this machine's optional local package folders.
+pip_q() { "$venv/bin/pip" "$@" 2> >(grep -v "^WARNING: Location 'file:" >&2); }
+
+build_env() {
+    # Torch: on machines of this project's kind pip finds a local CPU build of torch 2.13.0, for which no
+    # torchaudio wheel exists; torchaudio 2.8's Python parts (kaldi fbank, soundfile-backed load) work on it
+    # without their compiled libraries, which are built for torch 2.8 and would fail to load. Anywhere else the
+    # environment gets the regular torch 2.8.0 + torchaudio 2.8.0 pair, the same that `pip install .` resolves.
+    pip_q install -q --upgrade pip setuptools wheel
+    if compgen -G "/opt/wheels/torch-2.13.0+cpu-*.whl" >/dev/null; then
+        pip_q install -q torch==2.13.0
+        pip_q install -q --no-deps torchaudio==2.8.0
+        rm -f "$venv"/lib/python*/site-packages/torchaudio/lib/*.so
+    else
+        pip_q install -q torch==2.8.0 torchaudio==2.8.0
+    fi
+    # s3prl without its dependency list (it would pull another torch); then its plain requirements and ours.
+    pip_q install -q --no-deps s3prl==0.4.18
+    local deps
+    deps=$("$venv/bin/python" - "$repo/pyproject.toml" <<'PY'
+import re, sys, tomllib
+from importlib.metadata import requires
+skip = re.compile(r"^(torch|torchaudio|s3prl)\b")
+with open(sys.argv[1], "rb") as f:
+    project = tomllib.load(f)["project"]
+ours = project["dependencies"] + project["optional-dependencies"]["test"]
+theirs = [r for r in requires("s3prl") if "extra ==" not in r]
+print("\n".join(r for r in ours + theirs if not skip.match(r)))
+PY
+)
+    mapfile -t dep_list <<<"$deps"
+    pip_q install -q "${dep_list[@]}"
+}
+
+# The environment's key: the dependency lists and the recipe that installs them, nothing else.
+key=$({ sed -n '/^dependencies = \[/,/^\]/p; /^test = /p' "$repo/pyproject.toml"; declare -f build_env; } |
+    sha256sum | cut -c1-16)
+venv="$envs_root/venv-$key"
+
+ensure_env() {
+    mkdir -p "$envs_root"
+    exec 9>"$envs_root/.lock"
+    flock 9
+    if [ ! -f "$venv/.complete" ]; then
+        log "building the Python environment in $venv (once per dependency spec)"
+        rm -rf "$venv"
+        "$python" -m venv "$venv"
+        build_env
+        touch "$venv/.complete"
+    fi
+    # The environment is shared by every clone with the same spec: point its editable install at this one.
+    if [ "$(cat "$venv/.repo" 2>/dev/null)" != "$repo" ]; then
+        local out
+        out=$(pip_q install -q --no-deps --no-build-isolation -e "$repo" 2>&1) || { echo "$out" >&2; exit 1; }
+        echo "$repo" >"$venv/.repo"
+    fi
+    flock -u 9
+}
+
+ensure_env
+export PATH="$venv/bin:$PATH"
+# Two cores: keep torch's threads within them.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+
+cmd=${1:-test}
+shift || true
+case "$cmd" in
+    test) cd "$repo" && exec python -m pytest "$@" ;;
+    demo) exec audio-distilbert demo "$@" ;;
+    env) echo "$venv" ;;
+    exec) exec "$@" ;;
+    *) echo "usage: bash scripts/dev.sh {demo|test|env|exec CMD...}" >&2; exit 2 ;;
+esac

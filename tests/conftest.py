@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny real models written as real student files, and a runner for real subprocesses."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from upstream_distilbert import AudioDistilBert, ModelConfig, TransformerConfig, save_student
+
+REPO = Path(__file__).resolve().parents[1]
+torch.set_num_threads(2)
+
+
+def tiny_config(**transformer: object) -> ModelConfig:
+    """A model small enough for tests: 2 layers x 32 wide, 4 heads."""
+    shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    shape.update(transformer)
+    return ModelConfig(transformer=TransformerConfig(**shape))
+
+
+@pytest.fixture(scope="session")
+def student_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    return save_student(AudioDistilBert(tiny_config()), tmp_path_factory.mktemp("student") / "student.ckpt")
+
+
+def run(cmd: list[str], cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run a command to completion; fail the test with its output if it exits non-zero."""
+    env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1")
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{cmd} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
+    return proc
+
+
+def cli() -> list[str]:
+    """The installed `audio-distilbert` console script of this environment."""
+    return [str(Path(sys.executable).with_name("audio-distilbert"))]
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """sha256 of every file under `root` (no caches), to prove a folder is byte for byte unchanged."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }

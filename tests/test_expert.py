@@ -1,0 +1,115 @@
+"""The upstream expert through s3prl's own interfaces: S3PRLUpstream checks, bad input, chunking."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from s3prl.nn import S3PRLUpstream
+from s3prl.util.pseudo_data import get_pseudo_wavs
+
+from downstream_hooks.registration import register_in_process
+from upstream_distilbert.expert import UpstreamExpert
+
+EXTRA_SHORT_SEC = 0.05
+
+
+@pytest.fixture(scope="module")
+def upstream(student_ckpt: Path) -> S3PRLUpstream:
+    register_in_process()
+    return S3PRLUpstream("distilbert_local", path_or_url=str(student_ckpt))
+
+
+def _hidden(model: S3PRLUpstream, seed: int = 0, **wav_args) -> list[torch.Tensor]:
+    wavs, wavs_len = get_pseudo_wavs(seed=seed, padded=True, **wav_args)
+    all_hs, _ = model(wavs, wavs_len)
+    return all_hs
+
+
+def test_deterministic_in_eval_mode(upstream: S3PRLUpstream) -> None:
+    upstream.eval()
+    with torch.no_grad():
+        first = _hidden(upstream)
+        again = _hidden(upstream)
+    assert len(first) == 3 == upstream.num_layers
+    for a, b in zip(first, again):
+        assert torch.equal(a, b)
+
+
+def test_same_layer_count_in_train_and_eval_mode(upstream: S3PRLUpstream) -> None:
+    upstream.eval()
+    counts = {len(_hidden(upstream, seed=s)) for s in range(2)}
+    upstream.train()
+    counts |= {len(_hidden(upstream, seed=s)) for s in range(3)}
+    upstream.eval()
+    assert counts == {3}
+
+
+@pytest.mark.parametrize(
+    "n, min_secs, max_secs", [(1, EXTRA_SHORT_SEC, EXTRA_SHORT_SEC), (2, EXTRA_SHORT_SEC, EXTRA_SHORT_SEC), (3, EXTRA_SHORT_SEC, 1)]
+)
+def test_forward_backward(upstream: S3PRLUpstream, n: int, min_secs: float, max_secs: float) -> None:
+    upstream.train()
+    with torch.autograd.set_detect_anomaly(True):
+        hs = _hidden(upstream, n=n, min_secs=min_secs, max_secs=max_secs)
+        total = sum(h.sum() for h in hs)
+        total.backward()
+    grads = [p.grad for p in upstream.upstream.model.encoder.parameters()]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+    upstream.zero_grad()
+    upstream.eval()
+
+
+def test_frames_and_downsample_rate(student_ckpt: Path) -> None:
+    expert = UpstreamExpert(str(student_ckpt)).eval()
+    assert expert.get_downsample_rates("hidden_states") == 160
+    out = expert([torch.zeros(800), torch.rand(16000) - 0.5])
+    assert len(out["hidden_states"]) == 3
+    assert out["hidden_states"][0].shape == (2, 1 + (16000 - 400) // 160, 32)
+    assert torch.equal(out["last_hidden_state"], out["hidden_states"][-1])
+    assert out["hidden_states"][-1][0, 3:].abs().sum() == 0  # padded frames are zero
+
+
+@pytest.mark.parametrize(
+    "wave, message",
+    [
+        (torch.zeros(0), r"wavs\[1\]: the waveform is empty"),
+        (torch.zeros(2, 16000), r"wavs\[1\]: expected a 1-D \(mono\) waveform, got shape \(2, 16000\)"),
+        (torch.zeros(16000, dtype=torch.int16), r"wavs\[1\]: expected a float waveform"),
+        (torch.full((16000,), float("nan")), r"wavs\[1\]: the waveform holds 16000 NaN or infinite"),
+        (torch.tensor([0.0] * 8000 + [float("inf")]), r"wavs\[1\]: the waveform holds 1 NaN or infinite"),
+        (torch.zeros(300), r"wavs\[1\]: 300 samples is too short; at least 560"),
+        ([0.0] * 16000, r"wavs\[1\]: expected a 1-D float torch.Tensor, got list"),
+    ],
+    ids=["empty", "stereo", "int16", "nan", "inf", "too-short", "not-a-tensor"],
+)
+def test_bad_input_is_a_clear_value_error(student_ckpt: Path, wave, message: str) -> None:
+    expert = UpstreamExpert(str(student_ckpt))
+    with pytest.raises(ValueError, match=message):
+        expert([torch.zeros(16000), wave])
+
+
+def test_long_inputs_run_in_chunks(student_ckpt: Path, tmp_path: Path) -> None:
+    """With max_input_length=50 a 3 s input runs as independent 50-frame chunks; a padded batch still gives each
+    utterance its own result."""
+    options = tmp_path / "expert.yaml"
+    options.write_text("max_input_length: 50\n")
+    expert = UpstreamExpert(str(student_ckpt), model_config=str(options)).eval()
+    torch.manual_seed(0)
+    long, short = torch.rand(48000) - 0.5, torch.rand(12000) - 0.5
+    with torch.no_grad():
+        batch = expert([long, short])["hidden_states"]
+        feats = expert.extractor(long)[None]
+        pieces = [expert.model.encoder(feats[:, s : s + 50]) for s in range(0, feats.shape[1], 50)]
+        alone_short = expert([short])["hidden_states"]
+    for layer, hidden in enumerate(batch):
+        expected = torch.cat([p[layer] for p in pieces], dim=1)
+        torch.testing.assert_close(hidden[0], expected[0], atol=1e-5, rtol=0)
+        torch.testing.assert_close(hidden[1, : alone_short[layer].shape[1]], alone_short[layer][0], atol=1e-5, rtol=0)
+
+
+def test_expert_options_file_errors_name_the_key(student_ckpt: Path, tmp_path: Path) -> None:
+    options = tmp_path / "expert.yaml"
+    options.write_text("max_input_lenght: 50\n")
+    with pytest.raises(ValueError, match="max_input_lenght"):
+        UpstreamExpert(str(student_ckpt), model_config=str(options))

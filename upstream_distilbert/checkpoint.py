@@ -1,0 +1,115 @@
+"""The exported student file: weights only, versioned, self-describing, loadable with `weights_only=True`.
+
+    {"format": "audio-distilbert-student", "version": 1, "config": {transformer, audio}, "state_dict": {...}}
+
+Every failure to load names the file and the offending key, and every write goes to a temporary file in the
+same folder that is then renamed over the target, so a reader never sees half a checkpoint.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import ConfigError, ModelConfig
+from .model import AudioDistilBert
+
+STUDENT_FORMAT = "audio-distilbert-student"
+STUDENT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable, or does not describe a model that its weights fit."""
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """torch.save to a temporary file beside `path`, fsync it, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            torch.save(obj, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_student(model: AudioDistilBert, path: str | os.PathLike) -> Path:
+    """Write `model` (weights on CPU, config as plain types) in the student format."""
+    state = {
+        "format": STUDENT_FORMAT,
+        "version": STUDENT_VERSION,
+        "config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+    }
+    return atomic_save(state, path)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """torch.load with `weights_only=True`, turning every failure into a CheckpointError that names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch raises many types for corrupt or pickled files
+        raise CheckpointError(
+            f"{path}: cannot be read as a weights-only torch checkpoint ({type(error).__name__}: {error})"
+        ) from error
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{path}: expected a dict at the top level, got {type(state).__name__}")
+    return dict(state)
+
+
+def load_student(path: str | os.PathLike) -> AudioDistilBert:
+    """Rebuild the model saved at `path`, checking format, version, config and every weight's shape."""
+    state = read_checkpoint(path)
+    for key in ("format", "version", "config", "state_dict"):
+        if key not in state:
+            raise CheckpointError(f"{path}: missing key '{key}' (found {sorted(map(str, state))})")
+    if state["format"] != STUDENT_FORMAT:
+        raise CheckpointError(f"{path}: key 'format' is {state['format']!r}, expected {STUDENT_FORMAT!r}")
+    version = state["version"]
+    if not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: key 'version' is {version!r}, expected a positive integer")
+    if version > STUDENT_VERSION:
+        raise CheckpointError(
+            f"{path}: key 'version' is {version}, newer than {STUDENT_VERSION}, the newest this audio-distilbert "
+            "reads; upgrade audio-distilbert"
+        )
+    try:
+        config = ModelConfig.from_dict(state["config"], where="config")
+    except ConfigError as error:
+        raise CheckpointError(f"{path}: {error}") from error
+    model = AudioDistilBert(config)
+    load_weights(model, state["state_dict"], str(path))
+    return model
+
+
+def load_weights(model: torch.nn.Module, state_dict: Any, source: str) -> None:
+    """load_state_dict with an error naming `source` and each missing, unexpected or misshapen key."""
+    if not isinstance(state_dict, Mapping):
+        raise CheckpointError(f"{source}: key 'state_dict' is {type(state_dict).__name__}, expected a dict of tensors")
+    expected = model.state_dict()
+    problems = [f"missing key '{k}'" for k in expected if k not in state_dict]
+    problems += [f"unexpected key '{k}'" for k in state_dict if k not in expected]
+    for key, value in state_dict.items():
+        if key not in expected:
+            continue
+        if not torch.is_tensor(value):
+            problems.append(f"key '{key}' is {type(value).__name__}, expected a tensor")
+        elif value.shape != expected[key].shape:
+            problems.append(f"key '{key}' has shape {tuple(value.shape)}, the config needs {tuple(expected[key].shape)}")
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise CheckpointError(f"{source}: the weights do not fit the config: {shown}")
+    model.load_state_dict(state_dict)

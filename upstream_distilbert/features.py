@@ -1,0 +1,72 @@
+"""Waveform checks and the fbank front end shared by the upstream expert and pretraining.
+
+Features are torchaudio's Kaldi-compatible fbank (the same call s3prl's `fbank` baseline makes), optional
+deltas, and per-utterance CMVN, one utterance at a time so that a batch never changes an utterance's features.
+"""
+from __future__ import annotations
+
+import torch
+import torchaudio
+from torch import Tensor, nn
+
+from .config import AudioConfig
+
+
+def check_wave(wave: Tensor, name: str, min_samples: int) -> None:
+    """Raise ValueError unless `wave` is a finite 1-D float tensor of at least `min_samples` samples."""
+    if not isinstance(wave, Tensor):
+        raise ValueError(f"{name}: expected a 1-D float torch.Tensor, got {type(wave).__name__}")
+    if wave.dim() != 1:
+        raise ValueError(
+            f"{name}: expected a 1-D (mono) waveform, got shape {tuple(wave.shape)}; "
+            "mix or select a channel first"
+        )
+    if not wave.is_floating_point():
+        raise ValueError(f"{name}: expected a float waveform in [-1, 1], got dtype {wave.dtype}")
+    if wave.numel() == 0:
+        raise ValueError(f"{name}: the waveform is empty")
+    if wave.numel() < min_samples:
+        raise ValueError(
+            f"{name}: {wave.numel()} samples is too short; at least {min_samples} samples are needed "
+            "for two feature frames"
+        )
+    if not torch.isfinite(wave).all():
+        bad = int((~torch.isfinite(wave)).sum())
+        raise ValueError(f"{name}: the waveform holds {bad} NaN or infinite sample(s)")
+
+
+class FbankExtractor(nn.Module):
+    """Waveform (samples,) at `sample_rate` -> features (frames, feature_dim), frames = 1 + (n - window) // hop."""
+
+    def __init__(self, config: AudioConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    @property
+    def min_samples(self) -> int:
+        """Two frames: CMVN's standard deviation needs more than one."""
+        return self.config.window_samples + self.config.hop_samples
+
+    def num_frames(self, num_samples: int) -> int:
+        return 1 + (num_samples - self.config.window_samples) // self.config.hop_samples
+
+    @torch.no_grad()
+    def forward(self, wave: Tensor) -> Tensor:
+        cfg = self.config
+        feats = torchaudio.compliance.kaldi.fbank(
+            wave.float().view(1, -1),
+            sample_frequency=cfg.sample_rate,
+            num_mel_bins=cfg.num_mel_bins,
+            frame_length=cfg.frame_length,
+            frame_shift=cfg.frame_shift,
+            use_log_fbank=cfg.use_log_fbank,
+            dither=0.0,
+        )
+        if cfg.delta_order:
+            orders = [feats]
+            for _ in range(cfg.delta_order):
+                orders.append(torchaudio.functional.compute_deltas(orders[-1].T, win_length=cfg.delta_win_length).T)
+            feats = torch.cat(orders, dim=-1)
+        if cfg.use_cmvn:
+            feats = (feats - feats.mean(dim=0, keepdim=True)) / (1e-10 + feats.std(dim=0, keepdim=True))
+        return feats
