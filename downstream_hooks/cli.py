@@ -20,8 +20,23 @@ def _downstream(argv: list[str]) -> int:
     return 0
 
 
+def _pretrain(argv: list[str]) -> int:
+    from .runners import run_pretrain
+
+    run_pretrain(argv)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from distilbert_pretrain.export import export_student
+
+    path = export_student(args.states, args.output)
+    print(f"wrote {path}")
+    return 0
+
+
 # Subcommands that hand every flag to an s3prl runner; argparse cannot pass through flags that start with "-".
-PASSTHROUGH = {"downstream": _downstream}
+PASSTHROUGH = {"downstream": _downstream, "pretrain": _pretrain}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "downstream", help="s3prl's run_downstream.py with the same flags, from any directory (--help shows them)"
     )
+    sub.add_parser(
+        "pretrain", help="s3prl's run_pretrain.py with the same flags, from any directory (--help shows them)"
+    )
+    p = sub.add_parser("export", help="write the student of a distilbert states-N.ckpt as a student file")
+    p.add_argument("states", help="a states-N.ckpt of `run_pretrain.py -u distilbert`")
+    p.add_argument("-o", "--output", required=True, help="the student file to write (student.ckpt)")
+    p.set_defaults(func=_export)
     return parser
 
 

@@ -1,11 +1,13 @@
 """Run s3prl's own runner scripts in this process, from any directory, with the plugin registered."""
 from __future__ import annotations
 
+import os
 import sys
+import types
 from pathlib import Path
 
 from .compat import apply_s3prl_compat
-from .registration import register_in_process
+from .registration import PRETRAIN_NAME, pretrain_config_dir, register_in_process, s3prl_dir
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
@@ -38,4 +40,52 @@ def run_downstream(argv: list[str]) -> None:
     from s3prl import run_downstream as script
 
     sys.argv = ["run_downstream.py", *with_default_downstream_config(argv)]
+    script.main()
+
+
+def _with_default_pretrain_configs(argv: list[str]) -> list[str]:
+    """Point a new run without -c/-g at our default configs by absolute path (s3prl looks for them relative to
+    the working directory)."""
+    if _flag_value(argv, "-e", "--past_exp"):
+        return argv
+    if not _flag_value(argv, "-c", "--config"):
+        argv = [*argv, "-c", str(pretrain_config_dir() / "config_runner.yaml")]
+    if not _flag_value(argv, "-g", "--upstream_config"):
+        argv = [*argv, "-g", str(pretrain_config_dir() / "config_model.yaml")]
+    return argv
+
+
+def _os_listing_our_task(real_pretrain: Path) -> types.ModuleType:
+    """`os` for s3prl's run_pretrain.py, whose `-u` choices are `os.listdir('pretrain/')` of the working
+    directory: the same module, except that listing answers with s3prl's tasks plus ours."""
+    proxy = types.ModuleType("os")
+    proxy.__dict__.update(os.__dict__)
+
+    def listdir(path: str = ".") -> list[str]:
+        if os.path.normpath(path) == "pretrain":
+            return sorted({*os.listdir(real_pretrain), PRETRAIN_NAME})
+        return os.listdir(path)
+
+    proxy.listdir = listdir
+    return proxy
+
+
+def run_pretrain(argv: list[str]) -> None:
+    """s3prl's `run_pretrain.py` with the same flags, from any directory. Its checkpoints are written
+    atomically (temporary file, then rename), so a run killed while saving resumes from the previous one."""
+    apply_s3prl_compat()
+    root = s3prl_dir()
+    sys.path.insert(0, str(root))  # run_pretrain.py imports `pretrain.runner`, `optimizers`, `utility` top-level
+    import pretrain.runner
+    import run_pretrain as script
+
+    from upstream_distilbert.checkpoint import atomic_save
+
+    register_in_process()
+    script.os = _os_listing_our_task(root / "pretrain")
+    atomic_torch = types.ModuleType("torch")
+    atomic_torch.__dict__.update(pretrain.runner.torch.__dict__)
+    atomic_torch.save = atomic_save
+    pretrain.runner.torch = atomic_torch
+    sys.argv = ["run_pretrain.py", *_with_default_pretrain_configs(argv)]
     script.main()

@@ -62,11 +62,14 @@ ensure_env() {
         build_env
         touch "$venv/.complete"
     fi
-    # The environment is shared by every clone with the same spec: point its editable install at this one.
-    if [ "$(cat "$venv/.repo" 2>/dev/null)" != "$repo" ]; then
+    # The environment is shared by every clone with the same spec: point its editable install at this one
+    # (again whenever pyproject.toml changes, e.g. its package list).
+    local stamp
+    stamp="$repo $(sha256sum "$repo/pyproject.toml" | cut -c1-16)"
+    if [ "$(cat "$venv/.repo" 2>/dev/null)" != "$stamp" ]; then
         local out
         out=$(pip_q install -q --no-deps --no-build-isolation -e "$repo" 2>&1) || { echo "$out" >&2; exit 1; }
-        echo "$repo" >"$venv/.repo"
+        echo "$stamp" >"$venv/.repo"
     fi
     flock -u 9
 }

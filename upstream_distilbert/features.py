@@ -5,6 +5,9 @@ deltas, and per-utterance CMVN, one utterance at a time so that a batch never ch
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+import soundfile
 import torch
 import torchaudio
 from torch import Tensor, nn
@@ -33,6 +36,19 @@ def check_wave(wave: Tensor, name: str, min_samples: int) -> None:
     if not torch.isfinite(wave).all():
         bad = int((~torch.isfinite(wave)).sum())
         raise ValueError(f"{name}: the waveform holds {bad} NaN or infinite sample(s)")
+
+
+def read_wave(path: str | Path, sample_rate: int) -> Tensor:
+    """A mono float waveform from an audio file, with errors that name the file and what was expected."""
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
+        raise ValueError(f"{path}: cannot read audio ({error})") from error
+    if rate != sample_rate:
+        raise ValueError(f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz; resample it first")
+    if data.shape[1] != 1:
+        raise ValueError(f"{path}: {data.shape[1]} channels, expected mono audio")
+    return torch.from_numpy(data[:, 0].copy())
 
 
 class FbankExtractor(nn.Module):

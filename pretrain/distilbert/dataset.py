@@ -1,0 +1,113 @@
+"""Training batches from s3prl's length CSVs: buckets of similar length, random crops, features and masks.
+
+A length CSV (`<file_path>/<set>.csv`, file_path relative to the working directory, columns `file_path,length`, lengths in samples) lists the audio under
+`libri_root`; rows sorted longest first are cut into buckets of `train_batch_size`, as s3prl's mockingjay does.
+The sampler visits the buckets in a fresh seeded order each epoch and can start from any position, and each
+bucket's crops and masks are drawn from a generator seeded by (seed, epoch, bucket), so a resumed run sees
+exactly the batches an uninterrupted run would.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import Dataset, Sampler
+
+from upstream_distilbert.features import FbankExtractor, check_wave, read_wave
+
+from .config import DataConfig, TaskConfig
+from .masking import mask_frames
+
+
+def read_length_csvs(data: DataConfig) -> list[tuple[str, int]]:
+    """(audio path, samples) of every usable row, longest first; errors name the CSV and the column."""
+    root = Path(data.libri_root)
+    table_dir = Path(data.file_path)  # as in s3prl: relative to the working directory, not libri_root
+    rows = []
+    for name in data.sets:
+        csv = table_dir / f"{name}.csv"
+        if not csv.is_file():
+            raise FileNotFoundError(f"{csv}: no length CSV for set '{name}' (datarc.file_path={data.file_path})")
+        table = pd.read_csv(csv)
+        missing = {"file_path", "length"} - set(table.columns)
+        if missing:
+            raise ValueError(
+                f"{csv}: missing column(s) {sorted(missing)}; expected s3prl's length CSV with columns "
+                f"',file_path,length,label' (found {list(table.columns)})"
+            )
+        if not pd.api.types.is_integer_dtype(table["length"]):
+            raise ValueError(f"{csv}: column 'length' must hold integer sample counts")
+        rows += [(str(root / p), int(n)) for p, n in zip(table["file_path"], table["length"])]
+    if data.max_timestep > 0:
+        rows = [r for r in rows if r[1] <= data.max_timestep * 160]
+    if not rows:
+        raise ValueError(f"{table_dir}: no utterances in sets {list(data.sets)} (max_timestep={data.max_timestep})")
+    return sorted(rows, key=lambda r: -r[1])
+
+
+class BucketDataset(Dataset):
+    """Index (epoch, bucket) -> one training batch as a dict of tensors (padded, with lengths)."""
+
+    def __init__(self, data: DataConfig, task: TaskConfig, extractor: FbankExtractor) -> None:
+        rows = read_length_csvs(data)
+        self.buckets = [rows[i : i + data.train_batch_size] for i in range(0, len(rows), data.train_batch_size)]
+        self.data, self.task, self.extractor = data, task, extractor
+
+    def __len__(self) -> int:
+        return len(self.buckets)
+
+    def _generator(self, epoch: int, bucket: int) -> torch.Generator:
+        seed = int(np.random.SeedSequence([self.data.seed, epoch, bucket]).generate_state(1)[0])
+        return torch.Generator().manual_seed(seed)
+
+    def _crop(self, wave: Tensor, generator: torch.Generator) -> Tensor:
+        """A random window of `sequence_length` frames' worth of samples (whole utterance if shorter)."""
+        cfg = self.extractor.config
+        frames = self.extractor.num_frames(len(wave))
+        length = self.task.sequence_length
+        if length <= 0 or frames <= length:
+            return wave
+        start = int(torch.randint(0, frames - length + 1, (1,), generator=generator)) * cfg.hop_samples
+        return wave[start : start + (length - 1) * cfg.hop_samples + cfg.window_samples]
+
+    def __getitem__(self, index: tuple[int, int]) -> dict[str, Tensor]:
+        epoch, bucket = index
+        generator = self._generator(epoch, bucket)
+        waves, features, masked, labels = [], [], [], []
+        for path, _ in self.buckets[bucket]:
+            wave = read_wave(path, self.extractor.config.sample_rate)
+            check_wave(wave, path, self.extractor.min_samples)
+            wave = self._crop(wave, generator)
+            feats = self.extractor(wave)
+            m, lab = mask_frames(feats, self.task, generator)
+            waves.append(wave), features.append(feats), masked.append(m), labels.append(lab)
+        return {
+            "waves": pad_sequence(waves, batch_first=True),
+            "wave_lengths": torch.tensor([len(w) for w in waves]),
+            "features": pad_sequence(features, batch_first=True),
+            "masked": pad_sequence(masked, batch_first=True),
+            "label": pad_sequence(labels, batch_first=True),
+            "lengths": torch.tensor([len(f) for f in features]),
+        }
+
+
+class ResumableBucketSampler(Sampler):
+    """Yields (epoch, bucket) in a seeded order per epoch, starting `start` buckets into the whole sequence."""
+
+    def __init__(self, num_buckets: int, seed: int, start: int = 0) -> None:
+        self.num_buckets, self.seed, self.position = num_buckets, seed, start
+
+    def __len__(self) -> int:
+        return self.num_buckets - self.position % self.num_buckets
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch, offset = divmod(self.position, self.num_buckets)
+        order = torch.randperm(self.num_buckets, generator=torch.Generator().manual_seed(self.seed + epoch))
+        for bucket in order[offset:].tolist():
+            self.position += 1
+            yield epoch, bucket

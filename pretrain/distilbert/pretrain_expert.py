@@ -1,0 +1,131 @@
+"""`UpstreamPretrainExpert`: what s3prl's `run_pretrain.py -u distilbert` builds and trains.
+
+The runner optimizes `self.model` (the student and its distillation heads), calls `forward` per batch (several
+times per step with gradient accumulation), saves what `add_state_to_save` returns in `states-N.ckpt` and gives
+it back to `load_model` on resume (`-e`).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from upstream_distilbert.checkpoint import load_weights
+from upstream_distilbert.features import FbankExtractor
+from upstream_distilbert.model import AudioDistilBert
+
+from .config import DataConfig, PretrainConfig
+from .dataset import BucketDataset, ResumableBucketSampler
+from .objectives import DistillationModel
+from .teacher import Teacher
+
+
+class UpstreamPretrainExpert(nn.Module):
+    def __init__(self, datarc: dict, upstream_config: str | dict, device: str = "cuda", multi_gpu: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__()
+        self.data = DataConfig.from_dict(datarc)
+        self.config = PretrainConfig.load(upstream_config)
+        self.device, self.multi_gpu = device, multi_gpu
+        self.extractor = FbankExtractor(self.config.model.audio)
+        self.teacher = Teacher(self.config.teacher, self.config.model.audio, device) if self.config.teacher else None
+        self._check_teacher_fits()
+        student = AudioDistilBert(self.config.model)
+        if self.config.teacher and self.config.teacher.init_student:
+            self._init_from_teacher(student)
+        model = DistillationModel(student, self.config.distillation, self.teacher and self.teacher.hidden_size)
+        self.model = nn.DataParallel(model) if multi_gpu else model
+        self.batches_seen = 0  # forward calls so far: where the data stream resumes
+        self.step = 0  # the runner's global step of the latest forward: optimizer steps done at save time
+        print(f"[UpstreamPretrainExpert] - student: {student.num_parameters():,} encoder parameters; "
+              f"teacher: {self.config.teacher.expert if self.config.teacher else 'none (plain MAM)'}")
+
+    @property
+    def distillation_model(self) -> DistillationModel:
+        return self.model.module if isinstance(self.model, nn.DataParallel) else self.model
+
+    def _check_teacher_fits(self) -> None:
+        cfg, teacher = self.config.distillation, self.teacher
+        if teacher is None:
+            return
+        if cfg.prediction_weight and teacher.model is None:
+            raise ValueError(
+                f"distillation.prediction_weight: teacher {self.config.teacher.expert} has no reconstruction head; "
+                "set prediction_weight: 0 and use hidden-state distillation, or a distilbert_local teacher"
+            )
+        bad = [t for t in cfg.teacher_layers if not -teacher.num_layers <= t < teacher.num_layers]
+        if bad:
+            raise ValueError(f"distillation.teacher_layers: {bad} out of range; the teacher has {teacher.num_layers}")
+        layers = self.config.model.transformer.num_hidden_layers + 1
+        bad = [s for s in cfg.student_layers if not -layers <= s < layers]
+        if bad:
+            raise ValueError(f"distillation.student_layers: {bad} out of range; the student has {layers}")
+
+    def _init_from_teacher(self, student: AudioDistilBert) -> None:
+        if self.teacher is None or self.teacher.model is None:
+            raise ValueError("teacher.init_student: needs a teacher of this family (distilbert_local)")
+        theirs = self.teacher.model.state_dict()
+        ours = student.state_dict()
+        copied = {k: v for k, v in theirs.items() if k in ours and ours[k].shape == v.shape}
+        student.load_state_dict(copied, strict=False)
+        print(f"[UpstreamPretrainExpert] - initialised {len(copied)} of {len(ours)} student tensors from the teacher")
+
+    # --- the runner's interface -------------------------------------------------------------------------
+    def get_train_dataloader(self) -> DataLoader:
+        dataset = BucketDataset(self.data, self.config.task, self.extractor)
+        sampler = ResumableBucketSampler(len(dataset), self.data.seed, start=self.batches_seen)
+        return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=self.data.num_workers,
+                          generator=torch.Generator().manual_seed(self.data.seed))
+
+    def forward(self, data: dict[str, Tensor], records: dict | None = None, global_step: int = 0,
+                log_step: int = 1000, **kwargs: Any) -> tuple[Tensor, dict]:
+        records = defaultdict(list) if records is None else records
+        self.batches_seen += 1
+        self.step = global_step
+        batch = {k: v.to(self.device) for k, v in data.items()}
+        extra = {}
+        if self.teacher is not None:
+            cfg = self.config.distillation
+            if cfg.prediction_weight:
+                extra["teacher_prediction"] = self.teacher.reconstruct(batch["masked"], batch["lengths"])
+            if cfg.hidden_weight:
+                waves = [w[:n] for w, n in zip(batch["waves"], batch["wave_lengths"])]
+                extra["teacher_hidden"] = self.teacher.hidden_states(waves, batch["features"].shape[1])
+        losses = self.model(batch["masked"], batch["lengths"], batch["features"], batch["label"], **extra)
+        losses = {k: v.mean() for k, v in losses.items()}  # DataParallel returns one value per device
+        total = self.distillation_model.total(losses)
+        for name, value in losses.items():
+            records[name].append(value.item())
+        return total, records
+
+    def on_before_zero_grad(self) -> None:
+        pass
+
+    def log_records(self, records: dict, logger: Any, prefix: str, global_step: int, **kwargs: Any) -> None:
+        for name, values in records.items():
+            logger.add_scalar(f"{prefix}{name}", sum(values) / len(values), global_step=global_step)
+
+    def add_state_to_save(self, all_states: dict) -> dict:
+        model = self.distillation_model
+        all_states.update(
+            Student=model.student.state_dict(),
+            Heads=model.heads.state_dict(),
+            Upstream_Config=self.config.raw,
+            Data_Position=self.batches_seen,
+            Rng_State=torch.get_rng_state(),
+        )
+        # s3prl's runner records `Step` one short (it counts the step it is saving as not yet done), so a resume
+        # would repeat that step; record the optimizer steps actually taken.
+        all_states["Step"] = self.step
+        return all_states
+
+    def load_model(self, init_ckpt: dict) -> None:
+        model = self.distillation_model
+        load_weights(model.student, init_ckpt["Student"], "resume checkpoint 'Student'")
+        model.heads.load_state_dict(init_ckpt["Heads"])
+        self.batches_seen = int(init_ckpt["Data_Position"])
+        self.step = int(init_ckpt["Step"])
+        torch.set_rng_state(init_ckpt["Rng_State"])

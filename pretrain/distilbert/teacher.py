@@ -1,0 +1,73 @@
+"""The frozen teacher: any s3prl upstream by hub name, its frames aligned to the student's 10 ms frames."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from downstream_hooks.registration import register_in_process
+from upstream_distilbert.config import AudioConfig, ConfigError
+from upstream_distilbert.expert import UpstreamExpert
+from upstream_distilbert.model import AudioDistilBert
+
+from .config import TeacherConfig
+
+
+class Teacher:
+    """Wraps an s3prl upstream; deliberately not an nn.Module, so the runner's `train()`, optimizer and
+    checkpoints never touch it. It always runs in eval mode, without gradients and without autocast."""
+
+    def __init__(self, config: TeacherConfig, audio: AudioConfig, device: str) -> None:
+        import s3prl.hub
+
+        register_in_process()  # so that our own checkpoints can teach through `distilbert_local`
+        entry = getattr(s3prl.hub, config.expert, None)
+        if entry is None or config.expert.startswith("_"):
+            raise ConfigError(f"teacher.expert: {config.expert!r} is not an s3prl hub entry (see s3prl.hub.options())")
+        if config.ckpt and not Path(config.ckpt).is_file():
+            raise FileNotFoundError(f"teacher.ckpt: no checkpoint at {config.ckpt!r} for teacher {config.expert}")
+        try:
+            upstream = entry(ckpt=config.ckpt or None)
+        except Exception as error:  # noqa: BLE001 - every upstream fails in its own way on a bad file
+            raise ValueError(
+                f"teacher.ckpt: {config.ckpt} could not be loaded by {config.expert} ({type(error).__name__}: {error})"
+            ) from error
+        self.upstream = upstream.to(device).eval().requires_grad_(False)
+        self.device = device
+        rate = int(self.upstream.get_downsample_rates("hidden_states"))
+        if rate % audio.hop_samples:
+            raise ValueError(
+                f"teacher {config.expert}: {rate} samples per frame cannot be aligned to the student's "
+                f"{audio.hop_samples}-sample frames (expected a multiple of {audio.hop_samples})"
+            )
+        self.repeat = rate // audio.hop_samples
+        probe = self.hidden_states([torch.zeros(audio.sample_rate)], 98)
+        self.num_layers, self.hidden_size = len(probe), probe[0].shape[-1]
+        # A teacher of our own family also carries the reconstruction head that prediction distillation needs.
+        self.model: AudioDistilBert | None = upstream.model if isinstance(upstream, UpstreamExpert) else None
+        if self.model is not None and self.model.config.audio != audio:
+            raise ValueError(
+                f"teacher {config.ckpt}: its features {self.model.config.audio} differ from the student's {audio}"
+            )
+
+    @torch.no_grad()
+    def hidden_states(self, waves: list[Tensor], num_frames: int) -> list[Tensor]:
+        """Every hidden state, each (B, num_frames, H): teacher frames repeated to 10 ms, trimmed or edge-padded."""
+        with torch.autocast(device_type=torch.device(self.device).type, enabled=False):
+            hidden = self.upstream([w.to(self.device) for w in waves])["hidden_states"]
+        aligned = []
+        for h in hidden:
+            h = h.float().repeat_interleave(self.repeat, dim=1)[:, :num_frames]
+            if h.shape[1] < num_frames:
+                h = torch.cat([h, h[:, -1:].expand(-1, num_frames - h.shape[1], -1)], dim=1)
+            aligned.append(h)
+        return aligned
+
+    @torch.no_grad()
+    def reconstruct(self, masked: Tensor, lengths: Tensor) -> Tensor:
+        """The teacher's own prediction of the masked frames (prediction distillation's target)."""
+        if self.model is None:
+            raise ValueError("prediction distillation needs a teacher with a reconstruction head (distilbert_local)")
+        with torch.autocast(device_type=masked.device.type, enabled=False):
+            return self.model(masked.float(), lengths)[1]

@@ -1,0 +1,189 @@
+"""The distilbert pretraining task: s3prl's real runner, real FLAC files, the real expert."""
+from __future__ import annotations
+
+import copy
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from distilbert_pretrain.export import export_student, read_states
+from distilbert_pretrain.pretrain_expert import UpstreamPretrainExpert
+from downstream_hooks.registration import s3prl_dir
+from upstream_distilbert import load_student
+
+from .conftest import REPO, cli, run, tree_digest
+from .speechlike import write_librispeech
+
+TINY = {
+    "transformer": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64},
+    "audio": {"kaldi": {"feat_type": "fbank", "fbank": {"num_mel_bins": 80}}},
+    "task": {"sequence_length": 150},
+    "teacher": None,
+    "distillation": {"reconstruction_weight": 1.0},
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """12 utterances of 1-3 s as FLAC in LibriSpeech layout, and the datarc that reads them."""
+    root = tmp_path_factory.mktemp("corpus")
+    libri, tables = write_librispeech(root, utterances=12)
+    return {"libri_root": str(libri), "file_path": str(tables), "sets": ["train-clean-100"],
+            "train_batch_size": 4, "max_timestep": 0, "num_workers": 0}
+
+
+def _write(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _runner_config(tmp_path: Path, datarc: dict, steps: int, save: int, accumulate: int = 1) -> Path:
+    config = yaml.safe_load((REPO / "configs" / "pretrain" / "small_runner.yaml").read_text())
+    config["runner"].update(total_steps=steps, save_step=save, log_step=1, gradient_accumulate_steps=accumulate)
+    config["pretrain_expert"]["datarc"] = datarc
+    return _write(tmp_path / "runner.yaml", config)
+
+
+@pytest.fixture(scope="module")
+def teacher_ckpt(corpus: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny teacher trained from scratch (teacher: null) for a few steps by `audio-distilbert pretrain`."""
+    work = tmp_path_factory.mktemp("teacher")
+    model = _write(work / "teacher.yaml", TINY)
+    run([*cli(), "pretrain", "-u", "distilbert", "-g", str(model), "-c", str(_runner_config(work, corpus, 6, 3)),
+         "-n", "teacher", "-p", str(work / "exp"), "--device", "cpu"], cwd=work)
+    states = sorted((work / "exp").glob("states-*.ckpt"))
+    assert states, "the runner saved no checkpoint"
+    return export_student(states[-1], work / "teacher.ckpt")
+
+
+def test_literal_run_pretrain_then_export_then_downstream(corpus: dict, tmp_path: Path) -> None:
+    root = s3prl_dir()
+    before = tree_digest(root)
+    try:
+        assert "`run_pretrain.py -u distilbert` (s3prl/pretrain/distilbert/): installed" in run(
+            [*cli(), "s3prl", "install"]).stdout
+        model = _write(tmp_path / "model.yaml", TINY)
+        run([sys.executable, "run_pretrain.py", "-u", "distilbert", "-g", str(model),
+             "-c", str(_runner_config(tmp_path, corpus, 4, 2)), "-n", "literal", "-p", str(tmp_path / "exp"),
+             "--device", "cpu"], cwd=root)
+    finally:
+        run([*cli(), "s3prl", "uninstall"])
+    assert tree_digest(root) == before
+    states = tmp_path / "exp" / "states-2.ckpt"
+    assert states.is_file()
+    student = tmp_path / "student.ckpt"
+    assert f"wrote {student}" in run([*cli(), "export", str(states), "-o", str(student)]).stdout
+    saved = torch.load(student, weights_only=True)
+    assert saved["format"] == "audio-distilbert-student"
+    assert torch.equal(saved["state_dict"]["encoder.embedding.spec_transform.weight"],
+                       read_states(states)["Student"]["encoder.embedding.spec_transform.weight"])
+    run([*cli(), "downstream", "-m", "train", "-u", "distilbert_local", "-k", str(student), "-d", "example",
+         "--device", "cpu", "-p", str(tmp_path / "down"),
+         "-o", "config.runner.total_steps=2,,config.runner.log_step=1,,config.runner.eval_step=1000,,config.runner.save_step=2"],
+        cwd=tmp_path)
+    assert (tmp_path / "down" / "states-2.ckpt").is_file()
+
+
+def test_distillation_from_a_distilbert_local_teacher(corpus: dict, teacher_ckpt: Path, tmp_path: Path) -> None:
+    """Every objective at once, with the student's first layer initialised from the teacher."""
+    config = copy.deepcopy(TINY)
+    config["transformer"]["num_hidden_layers"] = 1
+    config["teacher"] = {"expert": "distilbert_local", "ckpt": str(teacher_ckpt), "init_student": True}
+    config["distillation"] = {"reconstruction_weight": 2.0, "prediction_weight": 5.0, "hidden_weight": 1.0,
+                              "student_layers": [1], "teacher_layers": [2]}
+    proc = run([*cli(), "pretrain", "-u", "distilbert", "-g", str(_write(tmp_path / "s.yaml", config)),
+                "-c", str(_runner_config(tmp_path, corpus, 3, 2)), "-n", "student", "-p", str(tmp_path / "exp"),
+                "--device", "cpu"],
+               cwd=tmp_path)
+    assert "initialised" in proc.stdout
+    student = load_student(export_student(next((tmp_path / "exp").glob("states-*.ckpt")), tmp_path / "s.ckpt"))
+    assert student.config.transformer.num_hidden_layers == 1
+    assert not list((tmp_path / "exp").glob(".*tmp"))  # atomic saves leave no temporary files behind
+
+
+@pytest.mark.parametrize(
+    "objectives",
+    [{"reconstruction_weight": 1.0, "prediction_weight": 0.0},
+     {"reconstruction_weight": 0.0, "prediction_weight": 1.0},
+     {"reconstruction_weight": 0.0, "prediction_weight": 0.0, "hidden_weight": 1.0, "student_layers": [2],
+      "teacher_layers": [2]},
+     {"reconstruction_weight": 2.0, "prediction_weight": 5.0, "hidden_weight": 1.0, "student_layers": [2],
+      "teacher_layers": [2]}],
+    ids=["reconstruction", "prediction", "hidden", "all"],
+)
+def test_each_objective_falls_on_a_fixed_batch(corpus: dict, teacher_ckpt: Path, objectives: dict) -> None:
+    config = copy.deepcopy(TINY)
+    config["transformer"].update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config["teacher"] = {"expert": "distilbert_local", "ckpt": str(teacher_ckpt)}
+    config["distillation"] = objectives
+    torch.manual_seed(0)
+    expert = UpstreamPretrainExpert(corpus, config, device="cpu")
+    batch = next(iter(expert.get_train_dataloader()))
+    optimizer = torch.optim.Adam(expert.model.parameters(), lr=3e-3)
+    history = []
+    for step in range(60):
+        loss, records = expert(batch, global_step=step + 1)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append(loss.item())
+    expected = {name for name in ("reconstruction", "prediction") if objectives.get(f"{name}_weight")}
+    expected |= {"hidden_l1", "hidden_cosine"} if objectives.get("hidden_weight") else set()
+    assert set(records) == expected  # each objective logged separately, the switched-off ones not at all
+    assert history[-1] < 0.7 * history[0], history
+
+
+def test_resume_gives_the_weights_of_an_uninterrupted_run(corpus: dict, tmp_path: Path) -> None:
+    """4 steps, resume, 4 more (with gradient accumulation 2) equals 8 steps straight, to the bit."""
+    model = _write(tmp_path / "model.yaml", TINY)
+    flags = ["-u", "distilbert", "-g", str(model), "-c", str(_runner_config(tmp_path, corpus, 8, 4, accumulate=2)),
+             "-n", "resume", "-p", str(tmp_path / "exp"), "--device", "cpu"]
+    run([*cli(), "pretrain", *flags], cwd=tmp_path)
+    final = sorted((tmp_path / "exp").glob("states-epoch-*.ckpt"))
+    assert len(final) == 1
+    straight = read_states(final[0])
+    final[0].unlink()
+    run([*cli(), "pretrain", "-e", str(tmp_path / "exp" / "states-4.ckpt")], cwd=tmp_path)
+    resumed = read_states(final[0])
+    assert resumed["Step"] == straight["Step"] == 8
+    for key, value in straight["Student"].items():
+        assert torch.equal(resumed["Student"][key], value), key
+
+
+def _expert_error(corpus: dict, config: dict, datarc: dict | None = None) -> str:
+    with pytest.raises((ValueError, FileNotFoundError)) as error:
+        expert = UpstreamPretrainExpert(datarc or corpus, config, device="cpu")
+        next(iter(expert.get_train_dataloader()))
+    return str(error.value)
+
+
+def test_bad_data_and_teachers_are_clear_errors(corpus: dict, teacher_ckpt: Path, tmp_path: Path) -> None:
+    bad_csv = tmp_path / "tables"
+    bad_csv.mkdir()
+    (bad_csv / "train-clean-100.csv").write_text(",path,len\n0,a.flac,100\n")
+    message = _expert_error(corpus, TINY, {**corpus, "file_path": str(bad_csv)})
+    assert "train-clean-100.csv: missing column(s) ['file_path', 'length']" in message
+
+    broken = tmp_path / "broken"
+    shutil.copytree(Path(corpus["libri_root"]).parent, broken)
+    victim = next((broken / "LibriSpeech").rglob("*.flac"))
+    victim.unlink()
+    message = _expert_error(corpus, TINY, {**corpus, "libri_root": str(broken / "LibriSpeech"),
+                                           "file_path": str(broken / "len_for_bucket"), "train_batch_size": 12})
+    assert f"{victim}: cannot read audio" in message
+
+    with_teacher = {**TINY, "teacher": {"expert": "distilbert_local", "ckpt": str(tmp_path / "absent.ckpt")}}
+    assert "teacher.ckpt: no checkpoint at" in _expert_error(corpus, with_teacher)
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(teacher_ckpt.read_bytes()[:500])
+    with_teacher["teacher"]["ckpt"] = str(corrupt)
+    assert f"{corrupt} could not be loaded by distilbert_local" in _expert_error(corpus, with_teacher)
+    with_teacher["teacher"]["ckpt"] = str(teacher_ckpt)
+    with_teacher["distillation"] = {"hidden_weight": 1.0, "student_layers": [1], "teacher_layers": [7]}
+    assert "distillation.teacher_layers: [7] out of range; the teacher has 3" in _expert_error(corpus, with_teacher)
+    with_teacher["teacher"]["expert"] = "no_such_upstream"
+    assert "'no_such_upstream' is not an s3prl hub entry" in _expert_error(corpus, with_teacher)
