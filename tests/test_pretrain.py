@@ -187,3 +187,66 @@ def test_bad_data_and_teachers_are_clear_errors(corpus: dict, teacher_ckpt: Path
     assert "distillation.teacher_layers: [7] out of range; the teacher has 3" in _expert_error(corpus, with_teacher)
     with_teacher["teacher"]["expert"] = "no_such_upstream"
     assert "'no_such_upstream' is not an s3prl hub entry" in _expert_error(corpus, with_teacher)
+
+
+def _hidden_distillation(teacher: dict) -> dict:
+    config = copy.deepcopy(TINY)
+    config["teacher"] = teacher
+    config["distillation"] = {"reconstruction_weight": 1.0, "prediction_weight": 0.0, "hidden_weight": 1.0,
+                              "student_layers": [2], "teacher_layers": [-1]}
+    return config
+
+
+def test_distillation_from_s3prl_mockingjay_teacher(corpus: dict, tmp_path: Path) -> None:
+    """The teacher recipe for s3prl's own `-u mockingjay` on 80-dim fbank, then hidden-state distillation from it
+    through `mockingjay_local`."""
+    runner = _runner_config(tmp_path, corpus, 4, 2)
+    run([*cli(), "pretrain", "-u", "mockingjay", "-g", str(REPO / "configs" / "pretrain" / "mockingjay_teacher.yaml"),
+         "-c", str(runner), "-n", "mockingjay", "-p", str(tmp_path / "teacher"), "--device", "cpu"], cwd=tmp_path)
+    teacher = {"expert": "mockingjay_local", "ckpt": str(tmp_path / "teacher" / "states-2.ckpt")}
+    model = _write(tmp_path / "student.yaml", _hidden_distillation(teacher))
+    run([*cli(), "pretrain", "-u", "distilbert", "-g", str(model), "-c", str(runner), "-n", "student",
+         "-p", str(tmp_path / "student"), "--device", "cpu"], cwd=tmp_path)
+    assert (tmp_path / "student" / "states-2.ckpt").is_file()
+
+
+def _teacher_with_frame_shift(path: Path, frame_shift_ms: float) -> Path:
+    from upstream_distilbert import AudioDistilBert, save_student
+    from upstream_distilbert.config import AudioConfig
+
+    from .conftest import tiny_config
+
+    config = tiny_config()
+    config = type(config)(transformer=config.transformer, audio=AudioConfig(frame_shift=frame_shift_ms))
+    return save_student(AudioDistilBert(config), path)
+
+
+def test_teacher_frames_of_320_samples_align_to_the_student(corpus: dict, tmp_path: Path) -> None:
+    """A 20 ms teacher (320 samples per frame): each of its frames covers two student frames."""
+    ckpt = _teacher_with_frame_shift(tmp_path / "t320.ckpt", 20.0)
+    expert = UpstreamPretrainExpert(corpus, _hidden_distillation({"expert": "distilbert_local", "ckpt": str(ckpt)}),
+                                    device="cpu")
+    assert expert.teacher.repeat == 2
+    wave = torch.rand(16000) - 0.5
+    student_frames = expert.extractor.num_frames(len(wave))
+    aligned = expert.teacher.hidden_states([wave], student_frames)
+    raw = expert.teacher.upstream([wave])["hidden_states"]
+    assert aligned[-1].shape[1] == student_frames
+    assert torch.equal(aligned[-1][0, 0], raw[-1][0, 0]) and torch.equal(aligned[-1][0, 1], raw[-1][0, 0])
+    assert torch.equal(aligned[-1][0, 2], raw[-1][0, 1])
+    batch = next(iter(expert.get_train_dataloader()))
+    loss, records = expert(batch, global_step=1)
+    assert torch.isfinite(loss) and records["hidden_l1"]
+
+
+def test_teacher_whose_frames_cannot_align_fails_at_start(corpus: dict, tmp_path: Path) -> None:
+    ckpt = _teacher_with_frame_shift(tmp_path / "t240.ckpt", 15.0)
+    config = _hidden_distillation({"expert": "distilbert_local", "ckpt": str(ckpt)})
+    assert "240 samples per frame cannot be aligned to the student's 160-sample frames" in _expert_error(corpus, config)
+
+
+def test_prediction_distillation_needs_a_teacher_with_the_same_features(corpus: dict, tmp_path: Path) -> None:
+    ckpt = _teacher_with_frame_shift(tmp_path / "t320.ckpt", 20.0)
+    config = {**TINY, "teacher": {"expert": "distilbert_local", "ckpt": str(ckpt)},
+              "distillation": {"prediction_weight": 5.0}}
+    assert "predicts other features" in _expert_error(corpus, config)

@@ -56,6 +56,11 @@ class UpstreamPretrainExpert(nn.Module):
                 f"distillation.prediction_weight: teacher {self.config.teacher.expert} has no reconstruction head; "
                 "set prediction_weight: 0 and use hidden-state distillation, or a distilbert_local teacher"
             )
+        if cfg.prediction_weight and teacher.model.config.audio != self.config.model.audio:
+            raise ValueError(
+                f"distillation.prediction_weight: teacher {self.config.teacher.ckpt} predicts other features "
+                f"({teacher.model.config.audio}) than the student reads ({self.config.model.audio})"
+            )
         bad = [t for t in cfg.teacher_layers if not -teacher.num_layers <= t < teacher.num_layers]
         if bad:
             raise ValueError(f"distillation.teacher_layers: {bad} out of range; the teacher has {teacher.num_layers}")
