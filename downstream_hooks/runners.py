@@ -87,5 +87,15 @@ def run_pretrain(argv: list[str]) -> None:
     atomic_torch.__dict__.update(pretrain.runner.torch.__dict__)
     atomic_torch.save = atomic_save
     pretrain.runner.torch = atomic_torch
+    parse = script.get_pretrain_args
+
+    def parse_and_check() -> tuple:
+        args, config = parse()
+        if config["runner"].get("fp16") and not str(args.device).startswith("cuda"):
+            print(f"[audio-distilbert] - runner.fp16 is CUDA mixed precision; on --device {args.device} this run "
+                  "trains in fp32 (s3prl's runner disables CUDA autocast and its GradScaler without a GPU)")
+        return args, config
+
+    script.get_pretrain_args = parse_and_check
     sys.argv = ["run_pretrain.py", *_with_default_pretrain_configs(argv)]
     script.main()

@@ -89,7 +89,8 @@ def test_literal_run_pretrain_then_export_then_downstream(corpus: dict, tmp_path
 
 
 def test_distillation_from_a_distilbert_local_teacher(corpus: dict, teacher_ckpt: Path, tmp_path: Path) -> None:
-    """Every objective at once, with the student's first layer initialised from the teacher."""
+    """Every objective at once, with the student's first layer initialised from the teacher; fp16 asked for on a
+    CPU gets a clear message."""
     config = copy.deepcopy(TINY)
     config["transformer"]["num_hidden_layers"] = 1
     config["teacher"] = {"expert": "distilbert_local", "ckpt": str(teacher_ckpt), "init_student": True}
@@ -97,9 +98,10 @@ def test_distillation_from_a_distilbert_local_teacher(corpus: dict, teacher_ckpt
                               "student_layers": [1], "teacher_layers": [2]}
     proc = run([*cli(), "pretrain", "-u", "distilbert", "-g", str(_write(tmp_path / "s.yaml", config)),
                 "-c", str(_runner_config(tmp_path, corpus, 3, 2)), "-n", "student", "-p", str(tmp_path / "exp"),
-                "--device", "cpu"],
+                "--device", "cpu", "-o", "config.runner.fp16=True"],
                cwd=tmp_path)
     assert "initialised" in proc.stdout
+    assert "runner.fp16 is CUDA mixed precision; on --device cpu this run trains in fp32" in proc.stdout
     student = load_student(export_student(next((tmp_path / "exp").glob("states-*.ckpt")), tmp_path / "s.ckpt"))
     assert student.config.transformer.num_hidden_layers == 1
     assert not list((tmp_path / "exp").glob(".*tmp"))  # atomic saves leave no temporary files behind
@@ -250,3 +252,53 @@ def test_prediction_distillation_needs_a_teacher_with_the_same_features(corpus: 
     config = {**TINY, "teacher": {"expert": "distilbert_local", "ckpt": str(ckpt)},
               "distillation": {"prediction_weight": 5.0}}
     assert "predicts other features" in _expert_error(corpus, config)
+
+
+@pytest.mark.parametrize("name", ["paper_student", "paper_teacher", "small_student", "small_teacher"])
+def test_shipped_model_configs_parse(name: str) -> None:
+    from distilbert_pretrain.config import PretrainConfig
+
+    config = PretrainConfig.load(REPO / "configs" / "pretrain" / f"{name}.yaml")
+    assert config.model.audio.feature_dim == 80
+    assert (config.teacher is None) == name.endswith("teacher")
+
+
+def test_shipped_mockingjay_recipes_differ_only_in_size() -> None:
+    big, small = (yaml.safe_load((REPO / "configs" / "pretrain" / f"{n}.yaml").read_text())
+                  for n in ("mockingjay_teacher", "small_mockingjay_teacher"))
+    assert big["audio"] == small["audio"] and set(big["task"]) == set(small["task"])
+    assert big["transformer"]["hidden_size"] == big["task"]["position_encoding_size"] == 768
+
+
+def test_a_run_killed_at_any_moment_resumes_from_its_last_checkpoint(corpus: dict, tmp_path: Path) -> None:
+    """Kill a run (SIGKILL) while it saves a checkpoint every step: every states file left is whole (a partial
+    write never carries the checkpoint's name), and resuming from the newest finishes the run."""
+    import signal
+    import subprocess
+    import time
+
+    model = _write(tmp_path / "model.yaml", TINY)
+    runner = yaml.safe_load(_runner_config(tmp_path, corpus, 400, 1).read_text())
+    runner["runner"].update(max_keep=3, log_step=100)
+    config = _write(tmp_path / "runner.yaml", runner)
+    expdir = tmp_path / "exp"
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([*cli(), "pretrain", "-u", "distilbert", "-g", str(model), "-c", str(config),
+                                 "-n", "killed", "-p", str(expdir), "--device", "cpu"], cwd=tmp_path,
+                                stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(expdir.glob("states-*.ckpt"))) < 3:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.05)
+    time.sleep(0.37)  # land somewhere inside the save-every-step loop
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    left = sorted(expdir.glob("states-*.ckpt"))
+    assert left, "no checkpoint was written before the kill"
+    for path in left:
+        read_states(path)  # raises on a truncated file
+    last = max(int(p.stem.split("-")[1]) for p in left)
+    # s3prl's resume takes its flags from the checkpoint (a new -o is dropped), so the run goes on to step 400.
+    run([*cli(), "pretrain", "-e", str(expdir / f"states-{last}.ckpt")], cwd=tmp_path)
+    assert read_states(sorted(expdir.glob("states-epoch-*.ckpt"))[-1])["Step"] == 400

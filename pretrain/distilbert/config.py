@@ -129,7 +129,7 @@ class DataConfig:
     libri_root: str = ""
     file_path: str = ""  # folder of length CSVs (relative to the working directory, as in s3prl)
     sets: tuple[str, ...] = ()
-    max_timestep: int = 0  # frames; longer utterances are skipped (0: no limit)
+    max_timestep: int = 0  # frames: > 0 skips longer utterances, < 0 shorter ones, 0 keeps all
     num_workers: int = 0
     seed: int = 1337  # shuffling, crops and masks derive from it, so a resumed run sees the same data
 

@@ -43,8 +43,10 @@ def read_length_csvs(data: DataConfig) -> list[tuple[str, int]]:
         if not pd.api.types.is_integer_dtype(table["length"]):
             raise ValueError(f"{csv}: column 'length' must hold integer sample counts")
         rows += [(str(root / p), int(n)) for p, n in zip(table["file_path"], table["length"])]
-    if data.max_timestep > 0:
+    if data.max_timestep > 0:  # as in s3prl: a positive value is a maximum, a negative one a minimum (frames)
         rows = [r for r in rows if r[1] <= data.max_timestep * 160]
+    elif data.max_timestep < 0:
+        rows = [r for r in rows if r[1] >= -data.max_timestep * 160]
     if not rows:
         raise ValueError(f"{table_dir}: no utterances in sets {list(data.sets)} (max_timestep={data.max_timestep})")
     return sorted(rows, key=lambda r: -r[1])
