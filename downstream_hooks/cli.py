@@ -13,20 +13,6 @@ def _s3prl(args: argparse.Namespace) -> int:
     return 0
 
 
-def _downstream(argv: list[str]) -> int:
-    from .runners import run_downstream
-
-    run_downstream(argv)
-    return 0
-
-
-def _pretrain(argv: list[str]) -> int:
-    from .runners import run_pretrain
-
-    run_pretrain(argv)
-    return 0
-
-
 def _export(args: argparse.Namespace) -> int:
     from distilbert_pretrain.export import export_student
 
@@ -35,8 +21,31 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-# Subcommands that hand every flag to an s3prl runner; argparse cannot pass through flags that start with "-".
-PASSTHROUGH = {"downstream": _downstream, "pretrain": _pretrain}
+def _prepare(args: argparse.Namespace) -> int:
+    from .prepare import prepare_length_csvs
+
+    for name, path in prepare_length_csvs(args.root, args.out).items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from .extract import extract
+
+    written = extract(args.ckpt, args.wav_dir, args.out, args.layer)
+    print(f"wrote {len(written)} files under {args.out}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from distilbert_benchmarks import speed
+
+    speed.run(args)
+    return 0
+
+
+# Subcommands that hand every flag to s3prl's runner (runners.run_<name>); argparse cannot pass such flags on.
+PASSTHROUGH = ("downstream", "pretrain")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "s3prl",
         help="register the plugin in the installed s3prl (for its literal run_*.py commands), undo it, or show it",
-        description="install: make `python run_downstream.py -u distilbert_local` (run from the s3prl package "
-        "folder) and `s3prl.hub.distilbert_local` work; uninstall: restore s3prl's files exactly; status: show.",
+        description="install: make `python run_downstream.py -u distilbert_local` and `python run_pretrain.py -u "
+        "distilbert` (run from the s3prl package folder) and `s3prl.hub.distilbert_local` work; uninstall: restore "
+        "s3prl's files exactly; status: show.",
     )
     p.add_argument("action", choices=["install", "uninstall", "status"])
     p.set_defaults(func=_s3prl)
@@ -64,13 +74,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("states", help="a states-N.ckpt of `run_pretrain.py -u distilbert`")
     p.add_argument("-o", "--output", required=True, help="the student file to write (student.ckpt)")
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("prepare", help="s3prl's length CSVs (<set>.csv) for a LibriSpeech-layout folder")
+    p.add_argument("root", help="LIBRISPEECH_ROOT, holding <set>/<speaker>/<chapter>/*.flac")
+    p.add_argument("--out", required=True, help="folder for the CSVs (s3prl's len_for_bucket)")
+    p.set_defaults(func=_prepare)
+
+    p = sub.add_parser("extract", help="the student's representations of every utterance in a folder")
+    p.add_argument("--ckpt", required=True, help="student file (audio-distilbert export)")
+    p.add_argument("--wav-dir", required=True, help="folder searched recursively for .flac/.wav")
+    p.add_argument("--out", required=True, help="folder for one .pt per utterance")
+    p.add_argument("--layer", type=int, help="keep only this hidden state (0 = input embedding; default: all)")
+    p.set_defaults(func=_extract)
+
+    from distilbert_benchmarks.speed import add_arguments
+
+    p = sub.add_parser("bench", help="size, FLOPs, speed and efficiency of teacher and student, in one run")
+    add_arguments(p)
+    p.set_defaults(func=_bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in PASSTHROUGH:
-        return PASSTHROUGH[argv[0]](argv[1:])
+        from . import runners
+
+        getattr(runners, f"run_{argv[0]}")(argv[1:])
+        return 0
     args = build_parser().parse_args(argv)
     return args.func(args)
 

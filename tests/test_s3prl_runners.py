@@ -49,3 +49,6 @@ def test_subcommands_have_help() -> None:
     assert "s3prl" in run([*cli(), "--help"]).stdout
     assert "install" in run([*cli(), "s3prl", "--help"]).stdout
     assert "--upstream" in run([*cli(), "downstream", "--help"]).stdout
+    assert "--upstream_config" in run([*cli(), "pretrain", "--help"]).stdout
+    assert "--output" in run([*cli(), "export", "--help"]).stdout
+    assert "--teacher" in run([*cli(), "bench", "--help"]).stdout

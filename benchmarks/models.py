@@ -1,0 +1,84 @@
+"""What the benchmarks measure: upstreams loaded through s3prl's hub, and s3prl's own Mockingjay at a given size."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from downstream_hooks.compat import apply_s3prl_compat
+from downstream_hooks.registration import register_in_process
+from upstream_distilbert.checkpoint import STUDENT_FORMAT, atomic_save
+from upstream_distilbert.config import ModelConfig
+from upstream_distilbert.expert import UpstreamExpert
+
+from .flops import EncoderShape
+
+
+@dataclass
+class Measured:
+    """An upstream as the benchmarks see it."""
+
+    name: str
+    upstream: nn.Module  # s3prl upstream expert: list of waves -> hidden states
+    encoder: nn.Module  # the transformer alone (features -> hidden states)
+    shape: EncoderShape
+    chunk: int  # frames per independent chunk (0: whole input)
+
+    @property
+    def params(self) -> int:
+        return sum(p.numel() for p in self.encoder.parameters())
+
+
+def detect_expert(ckpt: str | Path) -> str:
+    """distilbert_local for our student files, mockingjay_local for s3prl's Mockingjay checkpoints."""
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and state.get("format") == STUDENT_FORMAT:
+            return "distilbert_local"
+    except Exception:  # noqa: BLE001 - s3prl's pickled checkpoints are not weights-only
+        pass
+    return "mockingjay_local"
+
+
+def load_measured(ckpt: str | Path, expert: str | None = None, name: str = "") -> Measured:
+    """Load `ckpt` through s3prl's hub entry `expert` (detected when None), in eval mode."""
+    import s3prl.hub
+
+    apply_s3prl_compat()  # mockingjay_local unpickles s3prl's own checkpoint
+    register_in_process()
+    expert = expert or detect_expert(ckpt)
+    upstream = getattr(s3prl.hub, expert)(ckpt=str(ckpt)).eval()
+    if isinstance(upstream, UpstreamExpert):
+        return Measured(name or expert, upstream, upstream.model.encoder, EncoderShape.of(upstream.model.config),
+                        upstream.options.max_input_length)
+    if expert.startswith("mockingjay") or expert.startswith("tera") or expert.startswith("audio_albert"):
+        builder = upstream.transformer
+        shape = EncoderShape.of_mockingjay(builder.config["transformer"], builder.inp_dim)
+        return Measured(name or expert, upstream, builder.model, shape, builder.max_input_length)
+    raise ValueError(f"{ckpt}: benchmarks know the shapes of distilbert and mockingjay-family upstreams, not {expert}")
+
+
+def write_mockingjay_like(config: ModelConfig, chunk: int, path: Path) -> Path:
+    """A randomly initialised s3prl Mockingjay of `config`'s shape and features, in the checkpoint layout
+    `mockingjay_local` reads: the peer a user would otherwise pick at that size."""
+    from s3prl.upstream.mockingjay.model import TransformerConfig as MockingjayConfig
+    from s3prl.upstream.mockingjay.model import TransformerModel
+
+    t = config.transformer
+    transformer = {
+        "hidden_size": t.hidden_size, "num_hidden_layers": t.num_hidden_layers,
+        "num_attention_heads": t.num_attention_heads, "intermediate_size": t.intermediate_size,
+        "hidden_act": t.hidden_act, "hidden_dropout_prob": t.hidden_dropout_prob,
+        "attention_probs_dropout_prob": t.attention_probs_dropout_prob, "initializer_range": t.initializer_range,
+        "layer_norm_eps": t.layer_norm_eps, "share_layer": t.share_layer, "pre_layer_norm": t.pre_layer_norm,
+    }
+    model = TransformerModel(MockingjayConfig(transformer), config.audio.feature_dim)
+    audio = {k: v for k, v in config.audio.to_dict().items() if k != "sample_rate"}
+    state = {
+        "Transformer": model.state_dict(),
+        "Upstream_Config": {"transformer": transformer, "task": {"sequence_length": chunk}, "audio": audio},
+        "Config": {},
+    }
+    return atomic_save(state, path)

@@ -1,0 +1,80 @@
+"""Render benchmarks/results/*.json as the README's figures table (between its bench markers).
+
+    bash scripts/dev.sh exec python -m distilbert_benchmarks.report [--write README.md]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .run_all import RESULTS
+
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _speed_rows(speed: dict) -> list[str]:
+    names = {"teacher": "teacher", "student": "student", "s3prl_mockingjay_at_student_size": "s3prl Mockingjay, student size"}
+    rows = ["| model | parameters | GFLOP per audio second | seconds per audio second (10 s, batch 1) | "
+            "encoder GFLOP/s | peak memory MiB (30 s, batch 8) |", "|---|---:|---:|---:|---:|---:|"]
+    for key, label in names.items():
+        m = speed[key]
+        peak = next((r["peak_memory_mib"] for r in m["runs"] if r["seconds"] == 30.0 and r["batch"] == 8), None)
+        rows.append(f"| {label} | {m['params']:,} | {m['gflops_per_audio_second']:.2f} | "
+                    f"{m['seconds_per_audio_second']:.4f} | {m['encoder_gflops_per_second']:.1f} | "
+                    f"{'-' if peak is None else f'{peak:.0f}'} |")
+    return rows
+
+
+def _ratio_at(speed: dict, seconds: float, batch: int) -> float:
+    """How many times faster the student upstream is than s3prl's Mockingjay at its size, at one point."""
+    def at(name: str) -> float:
+        return next(r["seconds_per_audio_second"] for r in speed[name]["runs"]
+                    if (r["seconds"], r["batch"]) == (seconds, batch))
+
+    return at("s3prl_mockingjay_at_student_size") / at("student")
+
+
+def render(results: Path = RESULTS) -> str:
+    speed = json.loads((results / "speed.json").read_text())
+    training = json.loads((results / "training.json").read_text())
+    scaling = json.loads((results / "scaling.json").read_text())
+    lines = [f"Measured by `python -m distilbert_benchmarks.run_all` ({speed['threads']} threads; weights: "
+             f"{speed['weights']}); regenerate this table with `python -m distilbert_benchmarks.report --write README.md`.",
+             "", *_speed_rows(speed), "",
+             f"- size ratio {speed['size_ratio']:.2f}x, speedup {speed['speedup']:.2f}x (teacher/student, 10 s inputs)",
+             f"- student transformer at {speed['student_efficiency']:.0%} of the measured fp32 GEMM rate "
+             f"({speed['gemm_peak_gflops']:.0f} GFLOP/s); s3prl's Mockingjay at the same size "
+             f"{speed['s3prl_mockingjay_efficiency']:.0%}: the student transformer is "
+             f"{speed['student']['encoder_gflops_per_second'] / speed['s3prl_mockingjay_at_student_size']['encoder_gflops_per_second']:.2f}x "
+             f"faster than s3prl's, the whole upstream (fbank included) "
+             f"{speed['speedup_over_s3prl_mockingjay']:.2f}x at 10 s and "
+             f"{_ratio_at(speed, 30.0, 8):.2f}x at 30 s, batch 8",
+             f"- training: {training['distillation_frames_per_second']:.0f} frames/s per distillation step vs "
+             f"{training['s3prl_mockingjay_pretraining_frames_per_second']:.0f} for s3prl's Mockingjay pretraining at "
+             f"the teacher's size ({training['ratio']:.2f}x; batch {training['batch']} x {training['frames']} frames)",
+             "", "| input seconds | " + " | ".join(f"{k}: s per audio s / peak MiB" for k in scaling if k != "weights") + " |",
+             "|---:|" + "---:|" * (len(scaling) - 1)]
+    curves = [v for k, v in scaling.items() if k != "weights"]
+    for i, point in enumerate(curves[0]):
+        cells = [f"{c[i]['seconds_per_audio_second']:.4f} / {c[i]['peak_memory_mib']:.0f}" for c in curves]
+        lines.append(f"| {point['seconds']:.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--write", type=Path, help="replace the table between the bench markers of this file")
+    args = parser.parse_args()
+    table = render(args.results)
+    if args.write:
+        text = args.write.read_text()
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        args.write.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""`audio-distilbert bench`: size, FLOPs, speed and efficiency of teacher and student in one run, with s3prl's
+own Mockingjay at the student's size as the peer and the machine's fp32 matrix-multiply rate as the limit."""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+
+from upstream_distilbert.checkpoint import load_student
+
+from .flops import flops_per_audio_second
+from .models import Measured, load_measured, write_mockingjay_like
+from .timing import gemm_probe, interleaved_medians, peak_memory_mib
+
+LENGTHS = (1.0, 10.0, 30.0)
+BATCHES = (1, 8)
+HEADLINE = (10.0, 1)  # seconds, batch: where the headline figures are taken
+
+
+def _waves(seconds: float, batch: int) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    return [torch.rand(int(seconds * 16000), generator=generator) - 0.5 for _ in range(batch)]
+
+
+def measure(models: list[Measured], lengths: tuple[float, ...], batches: tuple[int, ...], repeats: int) -> dict:
+    """Every (length, batch), the models timed round-robin: seconds per audio second, achieved GFLOP/s and peak
+    memory; per model, with its parameter count and FLOPs per audio second at the headline length."""
+    results = {m.name: {"params": m.params, "gflops_per_audio_second": _headline_gflops(m), "runs": []} for m in models}
+    with torch.inference_mode():
+        for seconds in lengths:
+            for batch in batches:
+                waves = _waves(seconds, batch)
+                times = interleaved_medians({m.name: (lambda m=m: m.upstream(waves)) for m in models}, repeats)
+                for m in models:
+                    gflop = flops_per_audio_second(m.shape, seconds, m.chunk) / 1e9
+                    results[m.name]["runs"].append({
+                        "seconds": seconds, "batch": batch,
+                        "seconds_per_audio_second": times[m.name] / (seconds * batch),
+                        "gflops_per_second": gflop * seconds * batch / times[m.name],
+                        "peak_memory_mib": peak_memory_mib(lambda m=m: m.upstream(waves)),
+                    })
+    return results
+
+
+def _headline_gflops(model: Measured) -> float:
+    return flops_per_audio_second(model.shape, HEADLINE[0], model.chunk) / 1e9
+
+
+def encoder_rates(models: list[Measured], repeats: int) -> dict[str, float]:
+    """Achieved GFLOP/s of each transformer alone (features precomputed) at the headline length and batch, and
+    of a square fp32 matrix product (`gemm`), all timed round-robin so that the ratios to the GEMM rate are fair."""
+    seconds, batch = HEADLINE
+    gemm, gemm_flops = gemm_probe()
+    fns = {"gemm": gemm}
+    for m in models:
+        features = torch.randn(batch, int(seconds * 100), m.shape.input_dim)
+        if hasattr(m.encoder, "input_representations"):  # s3prl's Mockingjay TransformerModel
+            fns[m.name] = lambda m=m, f=features: _mockingjay_encode(m.encoder, f)
+        else:
+            fns[m.name] = lambda m=m, f=features: m.encoder(f)
+    with torch.inference_mode():
+        times = interleaved_medians(fns, repeats * 2)
+    rates = {m.name: _headline_gflops(m) * seconds * batch / times[m.name] for m in models}
+    rates["gemm"] = gemm_flops / times["gemm"] / 1e9
+    return rates
+
+
+def _mockingjay_encode(encoder: torch.nn.Module, features: torch.Tensor) -> object:
+    from s3prl.upstream.mockingjay.builder import position_encoding
+
+    pos = torch.as_tensor(position_encoding(features.shape[1], encoder.config.hidden_size), dtype=torch.float32)
+    mask = torch.ones(features.shape[:2])
+    return encoder(features, pos.expand(features.shape[0], -1, -1), mask, output_all_encoded_layers=True)
+
+
+def _headline(result: dict) -> float:
+    seconds, batch = HEADLINE
+    return next(r["seconds_per_audio_second"] for r in result["runs"] if (r["seconds"], r["batch"]) == (seconds, batch))
+
+
+def bench(teacher_ckpt: str, student_ckpt: str, max_seconds: float = 30.0, repeats: int = 5,
+          teacher_expert: str | None = None) -> dict:
+    """Measure teacher, student and s3prl's Mockingjay at the student's size; return the JSON document."""
+    torch.manual_seed(0)
+    lengths = tuple(s for s in LENGTHS if s <= max_seconds) or (max_seconds,)
+    if HEADLINE[0] not in lengths:
+        raise ValueError(f"--seconds {max_seconds}: the headline figures are taken at {HEADLINE[0]} s; use >= 10")
+    teacher = load_measured(teacher_ckpt, teacher_expert, "teacher")
+    student = load_measured(student_ckpt, "distilbert_local", "student")
+    with tempfile.TemporaryDirectory() as tmp:
+        peer_ckpt = write_mockingjay_like(load_student(student_ckpt).config, student.chunk, Path(tmp) / "peer.ckpt")
+        peer = load_measured(peer_ckpt, "mockingjay_local", "s3prl_mockingjay_at_student_size")
+    doc = {"threads": torch.get_num_threads(), "headline": {"seconds": HEADLINE[0], "batch": HEADLINE[1]}}
+    models = [teacher, student, peer]
+    doc.update(measure(models, lengths, BATCHES, repeats))
+    rates = encoder_rates(models, repeats)
+    for model in models:
+        doc[model.name]["seconds_per_audio_second"] = _headline(doc[model.name])
+        doc[model.name]["encoder_gflops_per_second"] = rates[model.name]
+    doc["gemm_peak_gflops"] = peak = rates["gemm"]
+    doc["student_efficiency"] = doc["student"]["encoder_gflops_per_second"] / peak
+    doc["s3prl_mockingjay_efficiency"] = doc["s3prl_mockingjay_at_student_size"]["encoder_gflops_per_second"] / peak
+    doc["size_ratio"] = doc["teacher"]["params"] / doc["student"]["params"]
+    doc["speedup"] = doc["teacher"]["seconds_per_audio_second"] / doc["student"]["seconds_per_audio_second"]
+    doc["encoder_speedup_over_s3prl_mockingjay"] = (  # same FLOPs: the ratio of achieved rates
+        doc["student"]["encoder_gflops_per_second"] / doc["s3prl_mockingjay_at_student_size"]["encoder_gflops_per_second"]
+    )
+    doc["speedup_over_s3prl_mockingjay"] = (
+        doc["s3prl_mockingjay_at_student_size"]["seconds_per_audio_second"] / doc["student"]["seconds_per_audio_second"]
+    )
+    return doc
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--teacher", required=True, help="teacher checkpoint: a student file or s3prl Mockingjay states")
+    parser.add_argument("--teacher-expert", help="s3prl hub entry for the teacher (default: detected)")
+    parser.add_argument("--student", required=True, help="student file (audio-distilbert export)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="longest input measured (of 1, 10, 30 s)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per point (median), after one warm-up")
+    parser.add_argument("--json", help="write the results here")
+
+
+def run(args: argparse.Namespace) -> dict:
+    doc = bench(args.teacher, args.student, args.seconds, args.repeats, args.teacher_expert)
+    text = json.dumps(doc, indent=2)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    print(summary(doc))
+    return doc
+
+
+def summary(doc: dict) -> str:
+    rows = [f"{'model':34} {'params':>12} {'GFLOP/audio s':>14} {'s/audio s':>10} {'encoder GFLOP/s':>16}"]
+    for name in ("teacher", "student", "s3prl_mockingjay_at_student_size"):
+        m = doc[name]
+        rows.append(f"{name:34} {m['params']:>12,} {m['gflops_per_audio_second']:>14.2f} "
+                    f"{m['seconds_per_audio_second']:>10.4f} {m['encoder_gflops_per_second']:>16.1f}")
+    rows.append(f"size ratio {doc['size_ratio']:.2f}x, speedup {doc['speedup']:.2f}x, "
+                f"student {doc['student_efficiency']:.0%} of the {doc['gemm_peak_gflops']:.0f} GFLOP/s GEMM rate "
+                f"(s3prl's Mockingjay {doc['s3prl_mockingjay_efficiency']:.0%}), "
+                f"{doc['speedup_over_s3prl_mockingjay']:.2f}x faster than s3prl's Mockingjay at its size")
+    return "\n".join(rows)

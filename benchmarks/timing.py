@@ -1,0 +1,56 @@
+"""Measurement primitives: round-robin median wall times, peak memory of a call, a GEMM probe."""
+from __future__ import annotations
+
+import ctypes
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+_LIBC = ctypes.CDLL("libc.so.6")
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], rounds: int = 3) -> dict[str, float]:
+    """Median seconds of each callable, timed round-robin (one warm-up round first), so that a machine whose
+    speed drifts during the run slows every contender alike and their ratios stay fair."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(rounds + 1):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def peak_memory_mib(fn: Callable[[], object], device: str = "cpu") -> float:
+    """Memory a call adds at its peak: CUDA's allocator peak, or on CPU the rise of the process's resident-set
+    high-water mark, after returning freed heap memory to the system (malloc_trim) and resetting the mark
+    (/proc/self/clear_refs), so that memory the allocator kept from earlier calls is not counted as free."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    _LIBC.malloc_trim(0)
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+    base = _rss_kib("VmRSS:")
+    fn()
+    return max(_rss_kib("VmHWM:") - base, 0) / 1024
+
+
+def gemm_probe(size: int = 1024) -> tuple[Callable[[], object], float]:
+    """A square fp32 matrix product and its FLOPs: time it beside the models to get the machine's GEMM rate."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return (lambda: a @ b), 2.0 * size**3

@@ -1,0 +1,48 @@
+"""Benchmarks: FLOP counting against a hand count, and `audio-distilbert bench` on two tiny checkpoints."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from distilbert_benchmarks.flops import EncoderShape, encoder_flops, flops_per_audio_second
+from upstream_distilbert import AudioDistilBert, save_student
+
+from .conftest import cli, run, tiny_config
+
+
+def test_flops_match_a_hand_count() -> None:
+    # 2 layers, H=32, 4 heads of 8, I=64, D=80, T=10 frames, one layer with head 1 pruned (A=24).
+    config = tiny_config()
+    shape = EncoderShape.of(config)
+    input_projection = 2 * 80 * 32 * 10
+    layer = 10 * (2 * (3 * 32 * 32 + 32 * 32) + 4 * 32 * 64) + 4 * 10 * 10 * 32
+    assert encoder_flops(shape, 10) == input_projection + 2 * layer
+    model = AudioDistilBert(config)
+    model.prune_heads({1: [1]})
+    pruned = 10 * (2 * (3 * 32 * 24 + 24 * 32) + 4 * 32 * 64) + 4 * 10 * 10 * 24
+    assert encoder_flops(EncoderShape.of(model.config), 10) == input_projection + layer + pruned
+    # Chunks of 5 frames: two sequences of 5, per second of audio (0.1 s here).
+    assert flops_per_audio_second(shape, 0.1, chunk=5) == 2 * encoder_flops(shape, 5) / 0.1
+
+
+def test_bench_reports_every_key_with_sane_values(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    teacher = save_student(AudioDistilBert(tiny_config(num_hidden_layers=4)), tmp_path / "teacher.ckpt")
+    student = save_student(AudioDistilBert(tiny_config(num_hidden_layers=1)), tmp_path / "student.ckpt")
+    out = tmp_path / "bench.json"
+    proc = run([*cli(), "bench", "--teacher", str(teacher), "--student", str(student), "--seconds", "10",
+                "--repeats", "1", "--json", str(out)])
+    doc = json.loads(out.read_text())
+    assert "size ratio" in proc.stdout
+    for name in ("teacher", "student", "s3prl_mockingjay_at_student_size"):
+        m = doc[name]
+        assert m["params"] > 0 and m["gflops_per_audio_second"] > 0 and m["seconds_per_audio_second"] > 0
+        assert {(r["seconds"], r["batch"]) for r in m["runs"]} == {(1.0, 1), (1.0, 8), (10.0, 1), (10.0, 8)}
+        assert all(r["peak_memory_mib"] >= 0 and r["gflops_per_second"] > 0 for r in m["runs"])
+    assert doc["student"]["params"] == doc["s3prl_mockingjay_at_student_size"]["params"]
+    assert doc["size_ratio"] == doc["teacher"]["params"] / doc["student"]["params"] > 2
+    assert doc["speedup"] > 0 and doc["gemm_peak_gflops"] > 1
+    assert 0 < doc["student_efficiency"] < 2
+    assert doc["teacher"]["gflops_per_audio_second"] > doc["student"]["gflops_per_audio_second"]
