@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import registration
 
@@ -21,6 +22,16 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _corpus(args: argparse.Namespace) -> int:
+    from .corpus import build_corpus
+
+    report = build_corpus(args.out, args.speakers, args.utterances_per_speaker, args.seed, args.jobs)
+    print(f"{report.utterances} utterances ({report.seconds / 60:.1f} min) in {args.out}; {report.dropped} dropped "
+          f"(labels and audio disagreed by more than 2 frames); train speakers {list(report.train_speakers)}, "
+          f"held-out test speakers {list(report.test_speakers)}")
+    return 0
+
+
 def _prepare(args: argparse.Namespace) -> int:
     from .prepare import prepare_length_csvs
 
@@ -34,6 +45,18 @@ def _extract(args: argparse.Namespace) -> int:
 
     written = extract(args.ckpt, args.wav_dir, args.out, args.layer)
     print(f"wrote {len(written)} files under {args.out}")
+    return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    import json
+
+    from .results import read_results
+
+    text = json.dumps(read_results(args.expdir), indent=2)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    print(text)
     return 0
 
 
@@ -75,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="the student file to write (student.ckpt)")
     p.set_defaults(func=_export)
 
+    p = sub.add_parser("corpus", help="the built-in synthesized corpus with exact phone labels (flite)")
+    p.add_argument("out", help="output folder: LibriSpeech/, cpc_phone/, len_for_bucket/")
+    p.add_argument("--speakers", type=int, default=8, help="voices x pitch/rate variants (1..12)")
+    p.add_argument("--utterances-per-speaker", type=int, default=120)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes")
+    p.set_defaults(func=_corpus)
+
     p = sub.add_parser("prepare", help="s3prl's length CSVs (<set>.csv) for a LibriSpeech-layout folder")
     p.add_argument("root", help="LIBRISPEECH_ROOT, holding <set>/<speaker>/<chapter>/*.flac")
     p.add_argument("--out", required=True, help="folder for the CSVs (s3prl's len_for_bucket)")
@@ -86,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for one .pt per utterance")
     p.add_argument("--layer", type=int, help="keep only this hidden state (0 = input embedding; default: all)")
     p.set_defaults(func=_extract)
+
+    p = sub.add_parser("results", help="a phone task's log.log as JSON: best dev accuracy, test accuracy there")
+    p.add_argument("expdir", help="the run_downstream.py experiment folder (-p)")
+    p.add_argument("--json", help="also write the JSON here")
+    p.set_defaults(func=_results)
 
     from distilbert_benchmarks.speed import add_arguments
 

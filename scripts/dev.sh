@@ -74,6 +74,18 @@ ensure_env() {
     flock -u 9
 }
 
+# System programs the corpus needs (Debian main): flite renders speech and reports its phone timings.
+ensure_system_packages() {
+    local missing=()
+    command -v flite >/dev/null || missing+=(flite)
+    [ ${#missing[@]} -eq 0 ] && return
+    log "installing ${missing[*]} with apt-get"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+ensure_system_packages
 ensure_env
 export PATH="$venv/bin:$PATH"
 # Two cores: keep torch's threads within them.

@@ -1,0 +1,115 @@
+"""The built-in corpus: real flite speech, exact labels, s3prl's cpc_phone layout read by s3prl's own dataset."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import soundfile
+
+from downstream_hooks.corpus import frame_labels
+from downstream_hooks.phones import NUM_CLASSES
+
+from .conftest import REPO, cli, run
+
+SMALL = ["--speakers", "6", "--utterances-per-speaker", "8", "--seed", "3"]
+
+
+def _labels(root: Path) -> dict[str, list[int]]:
+    lines = (root / "cpc_phone" / "converted_aligned_phones.txt").read_text().splitlines()
+    return {line.split()[0]: [int(x) for x in line.split()[1:]] for line in lines}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("corpus")
+    proc = run([*cli(), "corpus", str(out), *SMALL])
+    assert "48 utterances" in proc.stdout and "0 dropped" in proc.stdout
+    return out
+
+
+def test_same_seed_same_corpus(corpus: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    run([*cli(), "corpus", str(again), *SMALL, "--jobs", "1"])
+    assert _labels(again) == _labels(corpus)
+    for flac in sorted((corpus / "LibriSpeech").rglob("*.flac")):
+        assert (again / flac.relative_to(corpus)).read_bytes() == flac.read_bytes()
+    for name in ("train_split.txt", "test_split.txt"):
+        assert (again / "cpc_phone" / name).read_text() == (corpus / "cpc_phone" / name).read_text()
+
+
+def test_labels_fit_the_audio_and_cover_every_class(corpus: Path) -> None:
+    labels = _labels(corpus)
+    flacs = {p.stem: p for p in (corpus / "LibriSpeech").rglob("*.flac")}
+    assert set(labels) == set(flacs)
+    for utt, frames in labels.items():
+        info = soundfile.info(str(flacs[utt]))
+        assert info.samplerate == 16000 and info.channels == 1
+        assert len(frames) == info.frames // 160
+    counts = Counter(c for frames in labels.values() for c in frames)
+    assert set(counts) == set(range(NUM_CLASSES))
+
+
+def test_test_speakers_are_held_out(corpus: Path) -> None:
+    split = {name: (corpus / "cpc_phone" / f"{name}_split.txt").read_text().split() for name in ("train", "test")}
+    speakers = {name: {u.split("-")[0] for u in ids} for name, ids in split.items()}
+    assert speakers["train"] and speakers["test"] and not speakers["train"] & speakers["test"]
+    assert len(speakers["train"] | speakers["test"]) == 6
+    assert sorted(split["train"] + split["test"]) == sorted(_labels(corpus))
+
+
+def test_s3prl_phone_dataset_reads_it(corpus: Path) -> None:
+    from s3prl.downstream.phone_linear.dataset import PhoneDataset
+
+    for split in ("train", "dev", "test"):
+        dataset = PhoneDataset(split, 4, str(corpus / "LibriSpeech"), str(corpus / "cpc_phone"),
+                               str(corpus / "len_for_bucket"))
+        wavs, labels = dataset.collate_fn([dataset[0]])
+        assert len(wavs) == len(labels) > 0
+        for wav, label in zip(wavs, labels):
+            assert len(label) == len(wav) // 160
+
+
+def test_labels_and_audio_that_disagree_are_dropped() -> None:
+    phones = [("pau", 0.1), ("b", 0.2), ("oy", 0.4), ("pau", 0.6)]
+    assert frame_labels(phones, 9600) is not None  # exact
+    assert frame_labels(phones, 9600 - 1500) is not None  # only trailing silence cut (as kal16 does)
+    assert frame_labels(phones, 6400 - 400) is None  # speech cut by more than 2 frames
+    assert frame_labels(phones, 9600 + 400) is None  # audio 2.5 frames longer than the timings
+    labels = frame_labels(phones, 9600)
+    assert labels[:10] == [0] * 10 and labels[10] != 0 and len(labels) == 60
+    with pytest.raises(ValueError, match=r"\['xx'\] outside the 41 classes"):
+        frame_labels([("xx", 0.1)], 1600)
+
+
+def test_phone_linear_through_s3prl_and_the_result_reader(corpus: Path, student_ckpt: Path, tmp_path: Path) -> None:
+    """s3prl's phone_linear on the corpus with our upstream, then its log.log read into JSON."""
+    datarc = "config.downstream_expert.datarc"
+    overrides = (f"{datarc}.libri_root={corpus / 'LibriSpeech'},,{datarc}.phone_path={corpus / 'cpc_phone'},,"
+                 f"{datarc}.bucket_file={corpus / 'len_for_bucket'},,{datarc}.num_workers=0,,{datarc}.eval_batch_size=2,,"
+                 "config.runner.total_steps=20,,config.runner.log_step=10,,config.runner.eval_step=10,,"
+                 "config.runner.save_step=10")
+    expdir = tmp_path / "phone"
+    run([*cli(), "downstream", "-m", "train", "-u", "distilbert_local", "-k", str(student_ckpt), "-d", "phone_linear",
+         "-c", str(REPO / "configs" / "downstream" / "phone_linear_small.yaml"), "-p", str(expdir), "--device", "cpu",
+         "-o", overrides], cwd=tmp_path)
+    out = tmp_path / "result.json"
+    shown = json.loads(run([*cli(), "results", str(expdir), "--json", str(out)]).stdout)
+    assert shown == json.loads(out.read_text())
+    assert shown["best_dev_step"] in (10, 20) and shown["last_step"] == 20
+    assert 0 <= shown["test_acc"] <= 1 and 0 <= shown["best_dev_acc"] <= 1
+    assert f"dev-|step:{shown['best_dev_step']}|acc:{shown['best_dev_acc']}" in (expdir / "log.log").read_text()
+
+
+def test_result_reader_names_what_is_missing(tmp_path: Path) -> None:
+    from downstream_hooks.results import read_results
+
+    with pytest.raises(FileNotFoundError, match="log.log: no such log"):
+        read_results(tmp_path)
+    (tmp_path / "log.log").write_text("libri_phone/train-|step:10|acc:0.3\nlibri_phone/dev-|step:10|acc:nan\n")
+    with pytest.raises(ValueError, match="no dev accuracy"):
+        read_results(tmp_path)
+    (tmp_path / "log.log").write_text("best|libri_phone/dev-|step:10|acc:0.3\nlibri_phone/dev-|step:20|acc:0.2\n")
+    with pytest.raises(ValueError, match="no test accuracy at step 10"):
+        read_results(tmp_path)
