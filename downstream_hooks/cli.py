@@ -37,6 +37,10 @@ def _prepare(args: argparse.Namespace) -> int:
 
     for name, path in prepare_length_csvs(args.root, args.out).items():
         print(f"{name}: {path}")
+    if args.phones:
+        from .prepare import check_cpc_phone
+
+        print(f"{args.phones}: {check_cpc_phone(args.root, args.phones)} utterances match their audio")
     return 0
 
 
@@ -109,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="s3prl's length CSVs (<set>.csv) for a LibriSpeech-layout folder")
     p.add_argument("root", help="LIBRISPEECH_ROOT, holding <set>/<speaker>/<chapter>/*.flac")
     p.add_argument("--out", required=True, help="folder for the CSVs (s3prl's len_for_bucket)")
+    p.add_argument("--phones", help="also check this cpc_phone folder against the audio")
     p.set_defaults(func=_prepare)
 
     p = sub.add_parser("extract", help="the student's representations of every utterance in a folder")

@@ -46,3 +46,43 @@ def prepare_length_csvs(root: str | Path, out: str | Path) -> dict[str, Path]:
         written[name] = out / f"{name}.csv"
         table.to_csv(written[name])
     return written
+
+
+def check_cpc_phone(root: str | Path, phone_path: str | Path, tolerance_frames: int = 2) -> int:
+    """Check a cpc_phone folder against the audio under `root`: every utterance in a split list has audio and
+    labels, every label is a class 0..40, and each label count is within `tolerance_frames` of the audio's
+    `samples // 160`. Raises ValueError listing the problems (file and utterance named); returns the number of
+    utterances checked."""
+    root, phone_path = Path(root), Path(phone_path)
+    labels_file = phone_path / "converted_aligned_phones.txt"
+    for needed in (labels_file, phone_path / "train_split.txt", phone_path / "test_split.txt"):
+        if not needed.is_file():
+            raise FileNotFoundError(f"{needed}: missing from the cpc_phone folder")
+    audio = {p.stem: p for p in audio_files(root)}
+    labels: dict[str, list[str]] = {}
+    for line in labels_file.read_text().splitlines():
+        if line.strip():
+            utt, *values = line.split()
+            labels[utt] = values
+    problems, checked = [], 0
+    for split in ("train_split.txt", "test_split.txt"):
+        for utt in (phone_path / split).read_text().split():
+            checked += 1
+            where = f"{phone_path / split}: utterance {utt}"
+            if utt not in audio:
+                problems.append(f"{where} has no audio file under {root}")
+                continue
+            if utt not in labels:
+                problems.append(f"{where} has no line in {labels_file}")
+                continue
+            bad = [v for v in labels[utt] if not v.isdigit() or not 0 <= int(v) <= 40]
+            if bad:
+                problems.append(f"{labels_file}: utterance {utt} has label(s) {bad[:3]} outside 0..40")
+            frames = soundfile.info(str(audio[utt])).frames // 160
+            if abs(len(labels[utt]) - frames) > tolerance_frames:
+                problems.append(f"{labels_file}: utterance {utt} has {len(labels[utt])} labels, its audio "
+                                f"{audio[utt]} {frames} frames of 10 ms")
+    if problems:
+        shown = "\n  ".join(problems[:10]) + (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise ValueError(f"{phone_path}: {len(problems)} problem(s):\n  {shown}")
+    return checked

@@ -113,3 +113,38 @@ def test_result_reader_names_what_is_missing(tmp_path: Path) -> None:
     (tmp_path / "log.log").write_text("best|libri_phone/dev-|step:10|acc:0.3\nlibri_phone/dev-|step:20|acc:0.2\n")
     with pytest.raises(ValueError, match="no test accuracy at step 10"):
         read_results(tmp_path)
+
+
+def test_cpc_phone_check_passes_the_corpus_and_names_each_break(corpus: Path, tmp_path: Path) -> None:
+    proc = run([*cli(), "prepare", str(corpus / "LibriSpeech"), "--out", str(tmp_path / "len"),
+                "--phones", str(corpus / "cpc_phone")])
+    assert "48 utterances match their audio" in proc.stdout
+
+    from downstream_hooks.prepare import check_cpc_phone
+
+    broken = tmp_path / "cpc_phone"
+    broken.mkdir()
+    lines = (corpus / "cpc_phone" / "converted_aligned_phones.txt").read_text().splitlines()
+    test_ids = (corpus / "cpc_phone" / "test_split.txt").read_text().split()
+    no_labels, out_of_range, short = test_ids[0], test_ids[1], test_ids[2]
+    edited = []
+    for line in lines:
+        utt, *values = line.split()
+        if utt == no_labels:
+            continue
+        if utt == out_of_range:
+            values[5] = "41"
+        if utt == short:
+            values = values[:-10]
+        edited.append(" ".join([utt, *values]))
+    (broken / "converted_aligned_phones.txt").write_text("\n".join(edited) + "\n")
+    (broken / "train_split.txt").write_text((corpus / "cpc_phone" / "train_split.txt").read_text() + "999-1-0000\n")
+    (broken / "test_split.txt").write_text((corpus / "cpc_phone" / "test_split.txt").read_text())
+    with pytest.raises(ValueError) as error:
+        check_cpc_phone(corpus / "LibriSpeech", broken)
+    message = str(error.value)
+    assert "4 problem(s)" in message
+    assert "utterance 999-1-0000 has no audio file" in message
+    assert f"utterance {no_labels} has no line in" in message
+    assert f"utterance {out_of_range} has label(s) ['41'] outside 0..40" in message
+    assert f"utterance {short} has" in message and "frames of 10 ms" in message
