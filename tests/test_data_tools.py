@@ -1,6 +1,7 @@
 """`prepare` (length CSVs) and `extract` (representations) on real FLAC folders."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -8,17 +9,18 @@ import pytest
 import soundfile
 import torch
 
+from downstream_hooks.corpus import build_corpus
 from downstream_hooks.prepare import prepare_length_csvs
 
 from .conftest import cli, run
-from .speechlike import write_librispeech
 
 
 @pytest.fixture(scope="module")
 def libri(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in corpus (2 speakers x 2 utterances), with one speaker copied into a second set folder."""
     root = tmp_path_factory.mktemp("prep")
-    write_librispeech(root, utterances=4, set_name="train-clean-100")
-    write_librispeech(root, utterances=2, seed=1, set_name="test-clean")
+    build_corpus(root, speakers=2, utterances_per_speaker=2, test_speakers=1)
+    shutil.copytree(root / "LibriSpeech" / "train-clean-100" / "101", root / "LibriSpeech" / "test-clean" / "101")
     return root / "LibriSpeech"
 
 
@@ -29,6 +31,7 @@ def test_prepare_writes_s3prl_length_csvs(libri: Path, tmp_path: Path) -> None:
     table = pd.read_csv(out / "train-clean-100.csv")
     assert list(table.columns) == ["Unnamed: 0", "file_path", "length", "label"]
     assert len(table) == 4 and table["length"].is_monotonic_decreasing
+    assert len(pd.read_csv(out / "test-clean.csv")) == 2
     for rel, length in zip(table["file_path"], table["length"]):
         assert soundfile.info(str(libri / rel)).frames == length
 

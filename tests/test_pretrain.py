@@ -12,11 +12,11 @@ import yaml
 
 from distilbert_pretrain.export import export_student, read_states
 from distilbert_pretrain.pretrain_expert import UpstreamPretrainExpert
+from downstream_hooks.corpus import build_corpus
 from downstream_hooks.registration import s3prl_dir
 from upstream_distilbert import load_student
 
 from .conftest import REPO, cli, run, tree_digest
-from .speechlike import write_librispeech
 
 TINY = {
     "transformer": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64},
@@ -29,11 +29,11 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """12 utterances of 1-3 s as FLAC in LibriSpeech layout, and the datarc that reads them."""
+    """12 utterances of the built-in corpus (3 speakers), and the datarc that reads them."""
     root = tmp_path_factory.mktemp("corpus")
-    libri, tables = write_librispeech(root, utterances=12)
-    return {"libri_root": str(libri), "file_path": str(tables), "sets": ["train-clean-100"],
-            "train_batch_size": 4, "max_timestep": 0, "num_workers": 0}
+    build_corpus(root, speakers=3, utterances_per_speaker=4, test_speakers=1)
+    return {"libri_root": str(root / "LibriSpeech"), "file_path": str(root / "len_for_bucket"),
+            "sets": ["train-clean-100"], "train_batch_size": 4, "max_timestep": 0, "num_workers": 0}
 
 
 def _write(path: Path, data: dict) -> Path:
