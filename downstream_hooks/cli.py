@@ -32,6 +32,15 @@ def _corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo, table
+
+    results = run_demo(args.workdir, args.quick)
+    print(table(results))
+    print(f"wrote {Path(args.workdir) / 'results.json'} and {Path(args.workdir) / 'results.png'}")
+    return 0
+
+
 def _prepare(args: argparse.Namespace) -> int:
     from .prepare import prepare_length_csvs
 
@@ -109,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes")
     p.set_defaults(func=_corpus)
+
+    p = sub.add_parser("demo", help="the whole job on the built-in corpus: teacher, student, phone_linear, timing")
+    p.add_argument("--workdir", default="demo", help="where everything goes (a finished step is reused)")
+    p.add_argument("--quick", action="store_true", help="a tiny version for tests (about two minutes)")
+    p.set_defaults(func=_demo)
 
     p = sub.add_parser("prepare", help="s3prl's length CSVs (<set>.csv) for a LibriSpeech-layout folder")
     p.add_argument("root", help="LIBRISPEECH_ROOT, holding <set>/<speaker>/<chapter>/*.flac")

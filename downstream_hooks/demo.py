@@ -1,0 +1,186 @@
+"""`audio-distilbert demo`: the whole job on the built-in corpus, every step through s3prl's runners.
+
+corpus -> teacher (masked acoustic modelling, teacher: null) -> student distilled from it -> export both ->
+phone_linear on s3prl's `fbank`, the teacher and the student -> timing of teacher and student on the same audio ->
+a table, WORKDIR/results.json and WORKDIR/results.png. Each step is a subprocess of this same command, as a user
+would run it, and a step whose output already exists is skipped, so an interrupted demo resumes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .corpus import build_corpus
+from .results import read_results
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+COLOURS = {"fbank": "grey", "teacher": "tab:blue", "student": "tab:orange"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    speakers: int
+    utterances_per_speaker: int
+    teacher_steps: int
+    student_steps: int
+    phone_steps: int
+    phone_eval_step: int
+    phone_eval_batch: int  # small for tiny corpora: s3prl's phone dataset drops an incomplete last bucket
+    timing_rounds: int
+
+
+FULL = Plan(speakers=8, utterances_per_speaker=120, teacher_steps=1500, student_steps=600, phone_steps=2000,
+            phone_eval_step=500, phone_eval_batch=16, timing_rounds=5)
+QUICK = Plan(speakers=4, utterances_per_speaker=12, teacher_steps=12, student_steps=12, phone_steps=30,
+             phone_eval_step=15, phone_eval_batch=2, timing_rounds=2)
+
+
+def _command(*args: str, cwd: Path) -> None:
+    """Run `audio-distilbert ARGS` in a subprocess; on failure show its last output and stop."""
+    exe = str(Path(sys.executable).with_name("audio-distilbert"))
+    proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    if proc.returncode:
+        raise RuntimeError(f"audio-distilbert {' '.join(args[:3])} ... failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+
+
+def _datarc(corpus: Path) -> str:
+    d = "config.pretrain_expert.datarc"
+    return f"{d}.libri_root={corpus / 'LibriSpeech'},,{d}.file_path={corpus / 'len_for_bucket'}"
+
+
+def _pretrain(workdir: Path, name: str, model_config: Path, steps: int, corpus: Path) -> Path:
+    """Pretrain (or find the finished run) and export its last checkpoint; return the student file."""
+    exported = workdir / f"{name}.ckpt"
+    if exported.is_file():
+        return exported
+    expdir = workdir / "pretrain" / name
+    save = max(steps // 3, 1)
+    _command("pretrain", "-u", "distilbert", "-g", str(model_config), "-c", str(CONFIGS / "pretrain" / "small_runner.yaml"),
+             "-n", name, "-p", str(expdir), "--device", "cpu",
+             "-o", f"config.runner.total_steps={steps},,config.runner.save_step={save},,"
+                   f"config.runner.log_step={max(steps // 10, 1)},,{_datarc(corpus)}", cwd=workdir)
+    last = max(expdir.glob("states-*.ckpt"), key=lambda p: p.stat().st_mtime)
+    _command("export", str(last), "-o", str(exported), cwd=workdir)
+    return exported
+
+
+def _phone_linear(workdir: Path, name: str, upstream: list[str], plan: Plan, corpus: Path) -> dict:
+    expdir = workdir / "downstream" / name
+    if not (expdir / "log.log").is_file() or read_results(expdir)["last_step"] < plan.phone_steps:
+        d = "config.downstream_expert.datarc"
+        _command("downstream", "-m", "train", *upstream, "-d", "phone_linear",
+                 "-c", str(CONFIGS / "downstream" / "phone_linear_small.yaml"), "-p", str(expdir), "--device", "cpu",
+                 "-o", f"config.runner.total_steps={plan.phone_steps},,config.runner.eval_step={plan.phone_eval_step},,"
+                       f"config.runner.save_step={plan.phone_eval_step},,"
+                       f"config.runner.log_step={max(plan.phone_eval_step // 5, 1)},,"
+                       f"{d}.libri_root={corpus / 'LibriSpeech'},,{d}.phone_path={corpus / 'cpc_phone'},,"
+                       f"{d}.bucket_file={corpus / 'len_for_bucket'},,{d}.eval_batch_size={plan.phone_eval_batch}",
+                 cwd=workdir)
+    return read_results(expdir)
+
+
+def _timing(teacher: Path, student: Path, corpus: Path, rounds: int) -> dict:
+    """Seconds per audio second of both upstreams on the same test utterances, timed round-robin."""
+    import torch
+
+    from distilbert_benchmarks.models import load_measured
+    from distilbert_benchmarks.timing import interleaved_medians
+    from upstream_distilbert.features import read_wave
+
+    ids = (corpus / "cpc_phone" / "test_split.txt").read_text().split()[:8]
+    waves = [read_wave(next((corpus / "LibriSpeech").rglob(f"{u}.flac")), 16000) for u in ids]
+    audio_seconds = sum(len(w) for w in waves) / 16000
+    models = {name: load_measured(path, "distilbert_local", name) for name, path in (("teacher", teacher), ("student", student))}
+    with torch.inference_mode():
+        times = interleaved_medians({n: (lambda m=m: [m.upstream([w]) for w in waves]) for n, m in models.items()}, rounds)
+    return {name: {"params": m.params, "seconds_per_audio_second": times[name] / audio_seconds}
+            for name, m in models.items()}
+
+
+def _train_curve(expdir: Path) -> list[tuple[int, float]]:
+    """(step, train accuracy) from a phone task's log.log."""
+    points = []
+    for line in (expdir / "log.log").read_text().splitlines():
+        if "/train-|step:" in line:
+            step, acc = line.split("|step:")[1].split("|acc:")
+            points.append((int(step), float(acc)))
+    return points
+
+
+def _figure(workdir: Path, results: dict) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = results["models"]
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    for name in ("fbank", "teacher", "student"):
+        steps, accs = zip(*_train_curve(workdir / "downstream" / name))
+        axes[0].plot(steps, accs, label=name, color=COLOURS[name])
+    axes[0].set(title="phone_linear training accuracy", xlabel="step", ylabel="frame accuracy")
+    axes[0].legend()
+    names = ["fbank", "teacher", "student"]
+    axes[1].bar(names, [models[n]["test_acc"] for n in names], color=[COLOURS[n] for n in names])
+    axes[1].set(title="test accuracy (held-out speakers)")
+    pair = ["teacher", "student"]
+    axes[2].bar(pair, [models[n]["params"] / 1e6 for n in pair], color=[COLOURS[n] for n in pair])
+    axes[2].set(title=f"parameters, millions ({results['size_ratio']:.2f}x)")
+    axes[3].bar(pair, [models[n]["seconds_per_audio_second"] * 1000 for n in pair], color=[COLOURS[n] for n in pair])
+    axes[3].set(title=f"ms per audio second ({results['speedup']:.2f}x)")
+    fig.tight_layout()
+    path = workdir / "results.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def table(results: dict) -> str:
+    models = results["models"]
+    rows = [f"{'model':10} {'test acc':>9} {'dev acc':>8} {'params':>11} {'s/audio s':>10}"]
+    for name in ("fbank", "teacher", "student"):
+        m = models[name]
+        params = f"{m['params']:,}" if "params" in m else "-"
+        speed = f"{m['seconds_per_audio_second']:.4f}" if "seconds_per_audio_second" in m else "-"
+        rows.append(f"{name:10} {m['test_acc']:>9.3f} {m['best_dev_acc']:>8.3f} {params:>11} {speed:>10}")
+    rows.append(f"retention {results['retention']:.1%}, size ratio {results['size_ratio']:.2f}x, "
+                f"speedup {results['speedup']:.2f}x")
+    return "\n".join(rows)
+
+
+def run_demo(workdir: str | Path, quick: bool = False) -> dict:
+    plan = QUICK if quick else FULL
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    corpus = workdir / "corpus"
+    if not (corpus / "cpc_phone" / "test_split.txt").is_file():
+        build_corpus(corpus, plan.speakers, plan.utterances_per_speaker)
+    teacher = _pretrain(workdir, "teacher", CONFIGS / "pretrain" / "small_teacher.yaml", plan.teacher_steps, corpus)
+    student_config = yaml.safe_load((CONFIGS / "pretrain" / "small_student.yaml").read_text())
+    student_config["teacher"]["ckpt"] = str(teacher)
+    (workdir / "student.yaml").write_text(yaml.safe_dump(student_config))
+    student = _pretrain(workdir, "student", workdir / "student.yaml", plan.student_steps, corpus)
+    models = {
+        "fbank": _phone_linear(workdir, "fbank", ["-u", "fbank"], plan, corpus),
+        "teacher": _phone_linear(workdir, "teacher", ["-u", "distilbert_local", "-k", str(teacher)], plan, corpus),
+        "student": _phone_linear(workdir, "student", ["-u", "distilbert_local", "-k", str(student)], plan, corpus),
+    }
+    for name, measured in _timing(teacher, student, corpus, plan.timing_rounds).items():
+        models[name].update(measured)
+    results = {
+        "plan": plan.__dict__ | {"quick": quick},
+        "models": models,
+        "retention": models["student"]["test_acc"] / models["teacher"]["test_acc"],
+        "size_ratio": models["teacher"]["params"] / models["student"]["params"],
+        "speedup": models["teacher"]["seconds_per_audio_second"] / models["student"]["seconds_per_audio_second"],
+    }
+    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    _figure(workdir, results)
+    return results

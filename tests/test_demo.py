@@ -1,0 +1,23 @@
+"""`audio-distilbert demo --quick` end to end: corpus, teacher, student, three phone_linear runs, timing."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .conftest import cli, run
+
+
+def test_quick_demo_writes_sane_results(tmp_path: Path) -> None:
+    proc = run([*cli(), "demo", "--workdir", str(tmp_path), "--quick"], timeout=900)
+    assert "retention" in proc.stdout
+    results = json.loads((tmp_path / "results.json").read_text())
+    models = results["models"]
+    assert 0 <= models["fbank"]["test_acc"] <= 1
+    for name in ("teacher", "student"):
+        m = models[name]
+        assert 0 <= m["test_acc"] <= 1 and m["params"] > 0 and m["seconds_per_audio_second"] > 0
+    assert results["retention"] == models["student"]["test_acc"] / models["teacher"]["test_acc"]
+    assert results["size_ratio"] == models["teacher"]["params"] / models["student"]["params"] > 1.5
+    assert results["speedup"] > 0
+    assert (tmp_path / "results.png").stat().st_size > 10_000
+    assert (tmp_path / "teacher.ckpt").is_file() and (tmp_path / "student.ckpt").is_file()
