@@ -42,12 +42,12 @@ QUICK = Plan(speakers=4, utterances_per_speaker=12, teacher_steps=12, student_st
 
 
 def _command(*args: str, cwd: Path) -> None:
-    """Run `audio-distilbert ARGS` in a subprocess; on failure show its last output and stop."""
+    """Run `audio-distilbert ARGS` as a user would, its progress bars and logs shown; stop if it fails."""
     exe = str(Path(sys.executable).with_name("audio-distilbert"))
-    proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    print(f"[demo] audio-distilbert {' '.join(args)}", flush=True)
+    proc = subprocess.run([exe, *args], cwd=cwd, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     if proc.returncode:
-        raise RuntimeError(f"audio-distilbert {' '.join(args[:3])} ... failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"[demo] audio-distilbert {' '.join(args[:3])} ... failed with exit code {proc.returncode}")
 
 
 def _datarc(corpus: Path) -> str:
