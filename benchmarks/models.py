@@ -10,7 +10,7 @@ from torch import nn
 from downstream_hooks.compat import apply_s3prl_compat
 from downstream_hooks.registration import register_in_process
 from upstream_distilbert.checkpoint import STUDENT_FORMAT, atomic_save
-from upstream_distilbert.config import ModelConfig
+from upstream_distilbert.config import ModelConfig, TransformerConfig
 from upstream_distilbert.expert import UpstreamExpert
 
 from .flops import EncoderShape
@@ -60,20 +60,21 @@ def load_measured(ckpt: str | Path, expert: str | None = None, name: str = "") -
     raise ValueError(f"{ckpt}: benchmarks know the shapes of distilbert and mockingjay-family upstreams, not {expert}")
 
 
+def mockingjay_transformer(t: TransformerConfig) -> dict:
+    """Our encoder's shape as s3prl Mockingjay's `transformer:` config dict."""
+    keys = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
+            "hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range", "layer_norm_eps",
+            "share_layer", "pre_layer_norm")
+    return {key: getattr(t, key) for key in keys}
+
+
 def write_mockingjay_like(config: ModelConfig, chunk: int, path: Path) -> Path:
     """A randomly initialised s3prl Mockingjay of `config`'s shape and features, in the checkpoint layout
     `mockingjay_local` reads: the peer a user would otherwise pick at that size."""
     from s3prl.upstream.mockingjay.model import TransformerConfig as MockingjayConfig
     from s3prl.upstream.mockingjay.model import TransformerModel
 
-    t = config.transformer
-    transformer = {
-        "hidden_size": t.hidden_size, "num_hidden_layers": t.num_hidden_layers,
-        "num_attention_heads": t.num_attention_heads, "intermediate_size": t.intermediate_size,
-        "hidden_act": t.hidden_act, "hidden_dropout_prob": t.hidden_dropout_prob,
-        "attention_probs_dropout_prob": t.attention_probs_dropout_prob, "initializer_range": t.initializer_range,
-        "layer_norm_eps": t.layer_norm_eps, "share_layer": t.share_layer, "pre_layer_norm": t.pre_layer_norm,
-    }
+    transformer = mockingjay_transformer(config.transformer)
     model = TransformerModel(MockingjayConfig(transformer), config.audio.feature_dim)
     audio = {k: v for k, v in config.audio.to_dict().items() if k != "sample_rate"}
     state = {

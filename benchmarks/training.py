@@ -3,7 +3,6 @@ backward, optimizer step) against one step of s3prl's own Mockingjay pretraining
 same batch of features and masks, with s3prl's AdamW_with_schedule on both sides."""
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 import torch
@@ -12,16 +11,16 @@ from distilbert_pretrain.config import DistillationConfig, TaskConfig, TeacherCo
 from distilbert_pretrain.masking import mask_frames
 from distilbert_pretrain.objectives import DistillationModel
 from distilbert_pretrain.teacher import Teacher
-from downstream_hooks.registration import s3prl_dir
+from downstream_hooks.registration import expose_s3prl_top_level
 from upstream_distilbert.checkpoint import load_student
 from upstream_distilbert.model import AudioDistilBert
 
+from .models import mockingjay_transformer
 from .timing import interleaved_medians
 
 
 def _s3prl_optimizer(model: torch.nn.Module, steps: int) -> torch.optim.Optimizer:
-    if str(s3prl_dir()) not in sys.path:
-        sys.path.append(str(s3prl_dir()))  # s3prl's `optimizers` is a top-level module of its folder
+    expose_s3prl_top_level()
     from optimizers import get_optimizer
 
     return get_optimizer([model], steps, {"name": "AdamW_with_schedule", "lr": 2e-4, "warmup_proportion": 0.07})
@@ -55,25 +54,17 @@ def distillation_step(teacher_ckpt: str, student_ckpt: str, batch: int, frames: 
 
 def mockingjay_step(teacher_ckpt: str, batch: int, frames: int) -> Callable[[], None]:
     """s3prl's TransformerForMaskedAcousticModel at the teacher's shape, as `run_pretrain.py -u mockingjay` runs it."""
-    if str(s3prl_dir()) not in sys.path:
-        sys.path.append(str(s3prl_dir()))
+    expose_s3prl_top_level()
     from pretrain.mockingjay.pretrain_expert import TransformerForMaskedAcousticModel
     from pretrain.mockingjay.task import fast_position_encoding
     from upstream.mockingjay.model import TransformerConfig
 
     config = load_student(teacher_ckpt).config
-    t = config.transformer
-    mj = TransformerConfig({
-        "hidden_size": t.hidden_size, "num_hidden_layers": t.num_hidden_layers,
-        "num_attention_heads": t.num_attention_heads, "intermediate_size": t.intermediate_size,
-        "hidden_act": t.hidden_act, "hidden_dropout_prob": t.hidden_dropout_prob,
-        "attention_probs_dropout_prob": t.attention_probs_dropout_prob, "initializer_range": t.initializer_range,
-        "layer_norm_eps": t.layer_norm_eps, "share_layer": t.share_layer, "pre_layer_norm": t.pre_layer_norm,
-    })
+    mj = TransformerConfig(mockingjay_transformer(config.transformer))
     model = TransformerForMaskedAcousticModel(mj, config.audio.feature_dim, None).train()
     optimizer = _s3prl_optimizer(model, 1000)
     features, masked, label = _batch(batch, frames, config.audio.feature_dim)
-    pos = fast_position_encoding(frames, t.hidden_size)
+    pos = fast_position_encoding(frames, config.transformer.hidden_size)
     attention = torch.ones(batch, frames)
 
     def step() -> None:

@@ -38,6 +38,14 @@ def s3prl_dir() -> Path:
     return Path(s3prl.__file__).resolve().parent
 
 
+def expose_s3prl_top_level() -> None:
+    """Make s3prl's folder importable as top-level modules (`optimizers`, `pretrain`, `upstream`, `utility`), as
+    its run_*.py scripts and the checkpoints they pickle expect."""
+    root = str(s3prl_dir())
+    if root not in sys.path:
+        sys.path.append(root)
+
+
 def pretrain_config_dir() -> Path:
     """Our default configs for `-u distilbert` (config_model.yaml, config_runner.yaml)."""
     import distilbert_pretrain

@@ -75,7 +75,7 @@ def run_pretrain(argv: list[str]) -> None:
     atomically (temporary file, then rename), so a run killed while saving resumes from the previous one."""
     apply_s3prl_compat()
     root = s3prl_dir()
-    sys.path.insert(0, str(root))  # run_pretrain.py imports `pretrain.runner`, `optimizers`, `utility` top-level
+    sys.path.insert(0, str(root))  # first: run_pretrain.py imports `pretrain.runner`, `optimizers`, `utility`
     import pretrain.runner
     import run_pretrain as script
 

@@ -1,12 +1,11 @@
 """`states-N.ckpt` (s3prl's pretraining checkpoint) -> the student file that `distilbert_local` loads."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
 
-from downstream_hooks.registration import s3prl_dir
+from downstream_hooks.registration import expose_s3prl_top_level
 from upstream_distilbert.checkpoint import CheckpointError, load_weights, save_student
 from upstream_distilbert.config import ConfigError
 from upstream_distilbert.model import AudioDistilBert
@@ -21,9 +20,7 @@ def read_states(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
-    root = str(s3prl_dir())
-    if root not in sys.path:
-        sys.path.append(root)  # s3prl's runner pickles classes of its top-level `optimizers` module
+    expose_s3prl_top_level()  # s3prl's runner pickles classes of its top-level `optimizers` module
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # noqa: BLE001 - corrupt files fail in many ways
