@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from .corpus import build_corpus
-from .results import read_results
+from .results import read_results, read_scores
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 COLOURS = {"fbank": "grey", "teacher": "tab:blue", "student": "tab:orange"}
@@ -104,16 +104,6 @@ def _timing(teacher: Path, student: Path, corpus: Path, rounds: int) -> dict:
             for name, m in models.items()}
 
 
-def _train_curve(expdir: Path) -> list[tuple[int, float]]:
-    """(step, train accuracy) from a phone task's log.log."""
-    points = []
-    for line in (expdir / "log.log").read_text().splitlines():
-        if "/train-|step:" in line:
-            step, acc = line.split("|step:")[1].split("|acc:")
-            points.append((int(step), float(acc)))
-    return points
-
-
 def _figure(workdir: Path, results: dict) -> Path:
     import matplotlib
 
@@ -123,7 +113,8 @@ def _figure(workdir: Path, results: dict) -> Path:
     models = results["models"]
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
     for name in ("fbank", "teacher", "student"):
-        steps, accs = zip(*_train_curve(workdir / "downstream" / name))
+        curve = read_scores(workdir / "downstream" / name)["train"]
+        steps, accs = zip(*sorted(curve.items()))
         axes[0].plot(steps, accs, label=name, color=COLOURS[name])
     axes[0].set(title="phone_linear training accuracy", xlabel="step", ylabel="frame accuracy")
     axes[0].legend()

@@ -10,16 +10,23 @@ from pathlib import Path
 _LINE = re.compile(r"^(?:best\|)?(?P<task>\w+)/(?P<split>\w+)-\|step:(?P<step>\d+)\|acc:(?P<acc>\S+)$")
 
 
-def read_results(expdir: str | Path) -> dict:
-    """{best_dev_acc, best_dev_step, test_acc, last_step} from `expdir/log.log`; errors name the file."""
+def read_scores(expdir: str | Path) -> dict[str, dict[int, float]]:
+    """{split: {step: accuracy}} from `expdir/log.log` (NaN entries, s3prl's mark of an empty split, skipped)."""
     log = Path(expdir) / "log.log"
     if not log.is_file():
         raise FileNotFoundError(f"{log}: no such log; is {expdir} a run_downstream.py experiment folder?")
     scores: dict[str, dict[int, float]] = {}
     for line in log.read_text().splitlines():
         match = _LINE.match(line.strip())
-        if match and not math.isnan(float(match["acc"])):  # s3prl logs nan for a split it found empty
+        if match and not math.isnan(float(match["acc"])):
             scores.setdefault(match["split"], {})[int(match["step"])] = float(match["acc"])
+    return scores
+
+
+def read_results(expdir: str | Path) -> dict:
+    """{best_dev_acc, best_dev_step, test_acc, last_step} from `expdir/log.log`; errors name the file."""
+    log = Path(expdir) / "log.log"
+    scores = read_scores(expdir)
     dev, test = scores.get("dev", {}), scores.get("test", {})
     if not dev:
         raise ValueError(f"{log}: no dev accuracy lines with a number (expected '<task>/dev-|step:N|acc:X')")

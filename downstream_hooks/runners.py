@@ -55,19 +55,24 @@ def _with_default_pretrain_configs(argv: list[str]) -> list[str]:
     return argv
 
 
-def _os_listing_our_task(real_pretrain: Path) -> types.ModuleType:
-    """`os` for s3prl's run_pretrain.py, whose `-u` choices are `os.listdir('pretrain/')` of the working
-    directory: the same module, except that listing answers with s3prl's tasks plus ours."""
-    proxy = types.ModuleType("os")
-    proxy.__dict__.update(os.__dict__)
+def _module_with(module: types.ModuleType, **overrides: object) -> types.ModuleType:
+    """A copy of `module` with some attributes replaced, to hand to one s3prl module as its global."""
+    proxy = types.ModuleType(module.__name__)
+    proxy.__dict__.update(module.__dict__)
+    proxy.__dict__.update(overrides)
+    return proxy
+
+
+def _listdir_with_our_task(real_pretrain: Path):
+    """os.listdir for s3prl's run_pretrain.py, whose `-u` choices are `os.listdir('pretrain/')` of the working
+    directory: it answers that listing with s3prl's tasks plus ours."""
 
     def listdir(path: str = ".") -> list[str]:
         if os.path.normpath(path) == "pretrain":
             return sorted({*os.listdir(real_pretrain), PRETRAIN_NAME})
         return os.listdir(path)
 
-    proxy.listdir = listdir
-    return proxy
+    return listdir
 
 
 def run_pretrain(argv: list[str]) -> None:
@@ -82,11 +87,8 @@ def run_pretrain(argv: list[str]) -> None:
     from upstream_distilbert.checkpoint import atomic_save
 
     register_in_process()
-    script.os = _os_listing_our_task(root / "pretrain")
-    atomic_torch = types.ModuleType("torch")
-    atomic_torch.__dict__.update(pretrain.runner.torch.__dict__)
-    atomic_torch.save = atomic_save
-    pretrain.runner.torch = atomic_torch
+    script.os = _module_with(os, listdir=_listdir_with_our_task(root / "pretrain"))
+    pretrain.runner.torch = _module_with(pretrain.runner.torch, save=atomic_save)
     parse = script.get_pretrain_args
 
     def parse_and_check() -> tuple:
