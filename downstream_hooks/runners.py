@@ -7,6 +7,8 @@ import types
 from pathlib import Path
 
 from .compat import apply_s3prl_compat
+from .distributed import (Rank, distributed_runner, leave_writes_to_rank_zero, start_process_group,
+                          stop_process_group)
 from .registration import PRETRAIN_NAME, pretrain_config_dir, register_in_process, s3prl_dir
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -77,7 +79,8 @@ def _listdir_with_our_task(real_pretrain: Path):
 
 def run_pretrain(argv: list[str]) -> None:
     """s3prl's `run_pretrain.py` with the same flags, from any directory. Its checkpoints are written
-    atomically (temporary file, then rename), so a run killed while saving resumes from the previous one."""
+    atomically (temporary file, then rename), so a run killed while saving resumes from the previous one.
+    Started by torchrun, this process is one DDP rank (see `distributed`)."""
     apply_s3prl_compat()
     root = s3prl_dir()
     sys.path.insert(0, str(root))  # first: run_pretrain.py imports `pretrain.runner`, `optimizers`, `utility`
@@ -89,15 +92,32 @@ def run_pretrain(argv: list[str]) -> None:
     register_in_process()
     script.os = _module_with(os, listdir=_listdir_with_our_task(root / "pretrain"))
     pretrain.runner.torch = _module_with(pretrain.runner.torch, save=atomic_save)
+    rank = Rank.from_env()
+    if rank is not None:
+        script.Runner = distributed_runner(script.Runner, rank)
+        if not rank.is_main:
+            leave_writes_to_rank_zero(pretrain.runner, script, _module_with)
     parse = script.get_pretrain_args
 
     def parse_and_check() -> tuple:
         args, config = parse()
+        new_override = _flag_value(argv, "-o", "--override")
+        if new_override and _flag_value(argv, "-e", "--past_exp"):
+            # s3prl's resume restores the old run's args, -o included, so a new -o (say, the accumulation that
+            # keeps the global batch with another process count) would be lost: apply it, and keep it for later.
+            script.override(new_override, args, config)
+            old = args.override if args.override and args.override.lower() != "none" else None
+            args.override = f"{old},,{new_override}" if old else new_override
         if config["runner"].get("fp16") and not str(args.device).startswith("cuda"):
             print(f"[audio-distilbert] - runner.fp16 is CUDA mixed precision; on --device {args.device} this run "
                   "trains in fp32 (s3prl's runner disables CUDA autocast and its GradScaler without a GPU)")
+        if rank is not None:
+            start_process_group(rank, args.device)
         return args, config
 
     script.get_pretrain_args = parse_and_check
     sys.argv = ["run_pretrain.py", *_with_default_pretrain_configs(argv)]
-    script.main()
+    try:
+        script.main()
+    finally:
+        stop_process_group()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from upstream_distilbert import AudioDistilBert, ModelConfig, TransformerConfig, save_student
 
@@ -29,9 +30,34 @@ def student_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_student(AudioDistilBert(tiny_config()), tmp_path_factory.mktemp("student") / "student.ckpt")
 
 
-def run(cmd: list[str], cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run a command to completion; fail the test with its output if it exits non-zero."""
-    env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1")
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """12 utterances of the built-in corpus (3 speakers), and the pretraining datarc that reads them."""
+    from downstream_hooks.corpus import build_corpus
+
+    root = tmp_path_factory.mktemp("corpus")
+    build_corpus(root, speakers=3, utterances_per_speaker=4, test_speakers=1)
+    return {"libri_root": str(root / "LibriSpeech"), "file_path": str(root / "len_for_bucket"),
+            "sets": ["train-clean-100"], "train_batch_size": 4, "max_timestep": 0, "num_workers": 0}
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def runner_config(tmp_path: Path, datarc: dict, steps: int, save: int, accumulate: int = 1) -> Path:
+    """small_runner.yaml for `steps` steps, saving every `save`, logging every step, reading `datarc`."""
+    config = yaml.safe_load((REPO / "configs" / "pretrain" / "small_runner.yaml").read_text())
+    config["runner"].update(total_steps=steps, save_step=save, log_step=1, gradient_accumulate_steps=accumulate)
+    config["pretrain_expert"]["datarc"] = datarc
+    return write_yaml(tmp_path / "runner.yaml", config)
+
+
+def run(cmd: list[str], cwd: Path | None = None, timeout: float = 600, threads: int = 2) -> subprocess.CompletedProcess:
+    """Run a command to completion (each process with `threads` torch threads); fail the test with its output if
+    it exits non-zero."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{cmd} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
     return proc

@@ -12,11 +12,10 @@ import yaml
 
 from distilbert_pretrain.export import export_student, read_states
 from distilbert_pretrain.pretrain_expert import UpstreamPretrainExpert
-from downstream_hooks.corpus import build_corpus
 from downstream_hooks.registration import s3prl_dir
 from upstream_distilbert import load_student
 
-from .conftest import REPO, cli, run, tree_digest
+from .conftest import REPO, cli, run, runner_config, tree_digest, write_yaml
 
 TINY = {
     "transformer": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64},
@@ -28,32 +27,11 @@ TINY = {
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """12 utterances of the built-in corpus (3 speakers), and the datarc that reads them."""
-    root = tmp_path_factory.mktemp("corpus")
-    build_corpus(root, speakers=3, utterances_per_speaker=4, test_speakers=1)
-    return {"libri_root": str(root / "LibriSpeech"), "file_path": str(root / "len_for_bucket"),
-            "sets": ["train-clean-100"], "train_batch_size": 4, "max_timestep": 0, "num_workers": 0}
-
-
-def _write(path: Path, data: dict) -> Path:
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def _runner_config(tmp_path: Path, datarc: dict, steps: int, save: int, accumulate: int = 1) -> Path:
-    config = yaml.safe_load((REPO / "configs" / "pretrain" / "small_runner.yaml").read_text())
-    config["runner"].update(total_steps=steps, save_step=save, log_step=1, gradient_accumulate_steps=accumulate)
-    config["pretrain_expert"]["datarc"] = datarc
-    return _write(tmp_path / "runner.yaml", config)
-
-
-@pytest.fixture(scope="module")
 def teacher_ckpt(corpus: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny teacher trained from scratch (teacher: null) for a few steps by `audio-distilbert pretrain`."""
     work = tmp_path_factory.mktemp("teacher")
-    model = _write(work / "teacher.yaml", TINY)
-    run([*cli(), "pretrain", "-u", "distilbert", "-g", str(model), "-c", str(_runner_config(work, corpus, 6, 3)),
+    model = write_yaml(work / "teacher.yaml", TINY)
+    run([*cli(), "pretrain", "-u", "distilbert", "-g", str(model), "-c", str(runner_config(work, corpus, 6, 3)),
          "-n", "teacher", "-p", str(work / "exp"), "--device", "cpu"], cwd=work)
     states = sorted((work / "exp").glob("states-*.ckpt"))
     assert states, "the runner saved no checkpoint"
@@ -66,9 +44,9 @@ def test_literal_run_pretrain_then_export_then_downstream(corpus: dict, tmp_path
     try:
         assert "`run_pretrain.py -u distilbert` (s3prl/pretrain/distilbert/): installed" in run(
             [*cli(), "s3prl", "install"]).stdout
-        model = _write(tmp_path / "model.yaml", TINY)
+        model = write_yaml(tmp_path / "model.yaml", TINY)
         run([sys.executable, "run_pretrain.py", "-u", "distilbert", "-g", str(model),
-             "-c", str(_runner_config(tmp_path, corpus, 4, 2)), "-n", "literal", "-p", str(tmp_path / "exp"),
+             "-c", str(runner_config(tmp_path, corpus, 4, 2)), "-n", "literal", "-p", str(tmp_path / "exp"),
              "--device", "cpu"], cwd=root)
     finally:
         run([*cli(), "s3prl", "uninstall"])
@@ -96,8 +74,8 @@ def test_distillation_from_a_distilbert_local_teacher(corpus: dict, teacher_ckpt
     config["teacher"] = {"expert": "distilbert_local", "ckpt": str(teacher_ckpt), "init_student": True}
     config["distillation"] = {"reconstruction_weight": 2.0, "prediction_weight": 5.0, "hidden_weight": 1.0,
                               "student_layers": [1], "teacher_layers": [2]}
-    proc = run([*cli(), "pretrain", "-u", "distilbert", "-g", str(_write(tmp_path / "s.yaml", config)),
-                "-c", str(_runner_config(tmp_path, corpus, 3, 2)), "-n", "student", "-p", str(tmp_path / "exp"),
+    proc = run([*cli(), "pretrain", "-u", "distilbert", "-g", str(write_yaml(tmp_path / "s.yaml", config)),
+                "-c", str(runner_config(tmp_path, corpus, 3, 2)), "-n", "student", "-p", str(tmp_path / "exp"),
                 "--device", "cpu", "-o", "config.runner.fp16=True"],
                cwd=tmp_path)
     assert "initialised" in proc.stdout
@@ -141,8 +119,8 @@ def test_each_objective_falls_on_a_fixed_batch(corpus: dict, teacher_ckpt: Path,
 
 def test_resume_gives_the_weights_of_an_uninterrupted_run(corpus: dict, tmp_path: Path) -> None:
     """4 steps, resume, 4 more (with gradient accumulation 2) equals 8 steps straight, to the bit."""
-    model = _write(tmp_path / "model.yaml", TINY)
-    flags = ["-u", "distilbert", "-g", str(model), "-c", str(_runner_config(tmp_path, corpus, 8, 4, accumulate=2)),
+    model = write_yaml(tmp_path / "model.yaml", TINY)
+    flags = ["-u", "distilbert", "-g", str(model), "-c", str(runner_config(tmp_path, corpus, 8, 4, accumulate=2)),
              "-n", "resume", "-p", str(tmp_path / "exp"), "--device", "cpu"]
     run([*cli(), "pretrain", *flags], cwd=tmp_path)
     final = sorted((tmp_path / "exp").glob("states-epoch-*.ckpt"))
@@ -202,11 +180,11 @@ def _hidden_distillation(teacher: dict) -> dict:
 def test_distillation_from_s3prl_mockingjay_teacher(corpus: dict, tmp_path: Path) -> None:
     """The teacher recipe for s3prl's own `-u mockingjay` on 80-dim fbank, then hidden-state distillation from it
     through `mockingjay_local`."""
-    runner = _runner_config(tmp_path, corpus, 4, 2)
+    runner = runner_config(tmp_path, corpus, 4, 2)
     run([*cli(), "pretrain", "-u", "mockingjay", "-g", str(REPO / "configs" / "pretrain" / "mockingjay_teacher.yaml"),
          "-c", str(runner), "-n", "mockingjay", "-p", str(tmp_path / "teacher"), "--device", "cpu"], cwd=tmp_path)
     teacher = {"expert": "mockingjay_local", "ckpt": str(tmp_path / "teacher" / "states-2.ckpt")}
-    model = _write(tmp_path / "student.yaml", _hidden_distillation(teacher))
+    model = write_yaml(tmp_path / "student.yaml", _hidden_distillation(teacher))
     run([*cli(), "pretrain", "-u", "distilbert", "-g", str(model), "-c", str(runner), "-n", "student",
          "-p", str(tmp_path / "student"), "--device", "cpu"], cwd=tmp_path)
     assert (tmp_path / "student" / "states-2.ckpt").is_file()
@@ -277,10 +255,10 @@ def test_a_run_killed_at_any_moment_resumes_from_its_last_checkpoint(corpus: dic
     import subprocess
     import time
 
-    model = _write(tmp_path / "model.yaml", TINY)
-    runner = yaml.safe_load(_runner_config(tmp_path, corpus, 400, 1).read_text())
+    model = write_yaml(tmp_path / "model.yaml", TINY)
+    runner = yaml.safe_load(runner_config(tmp_path, corpus, 400, 1).read_text())
     runner["runner"].update(max_keep=3, log_step=100)
-    config = _write(tmp_path / "runner.yaml", runner)
+    config = write_yaml(tmp_path / "runner.yaml", runner)
     expdir = tmp_path / "exp"
     log = tmp_path / "run.log"
     with log.open("w") as out:

@@ -99,17 +99,34 @@ class BucketDataset(Dataset):
 
 
 class ResumableBucketSampler(Sampler):
-    """Yields (epoch, bucket) in a seeded order per epoch, starting `start` buckets into the whole sequence."""
+    """Yields (epoch, bucket) from one seeded stream of buckets shared by all ranks.
 
-    def __init__(self, num_buckets: int, seed: int, start: int = 0) -> None:
+    The stream visits every bucket once per epoch in a fresh order seeded by (seed, epoch). `position` counts the
+    buckets the ranks have taken together; each step of `world_size` ranks takes the next `world_size` buckets,
+    rank r the r-th of them. One process with `gradient_accumulate_steps = W` therefore sees exactly the batches
+    of W ranks, and a checkpoint's position resumes the stream with any number of ranks. An iteration ends where
+    the epoch ends, the same number of steps on every rank.
+    """
+
+    def __init__(self, num_buckets: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank}: expected 0..{world_size - 1} for world size {world_size}")
         self.num_buckets, self.seed, self.position = num_buckets, seed, start
+        self.rank, self.world_size = rank, world_size
 
     def __len__(self) -> int:
-        return self.num_buckets - self.position % self.num_buckets
+        left = self.num_buckets - self.position % self.num_buckets
+        return -(-left // self.world_size)
+
+    def _order(self, epoch: int) -> list[int]:
+        return torch.randperm(self.num_buckets, generator=torch.Generator().manual_seed(self.seed + epoch)).tolist()
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        epoch, offset = divmod(self.position, self.num_buckets)
-        order = torch.randperm(self.num_buckets, generator=torch.Generator().manual_seed(self.seed + epoch))
-        for bucket in order[offset:].tolist():
-            self.position += 1
-            yield epoch, bucket
+        epoch = self.position // self.num_buckets
+        orders = {epoch: self._order(epoch)}
+        while self.position // self.num_buckets == epoch:
+            mine = self.position + self.rank  # may fall in the next epoch when the step straddles its start
+            if mine // self.num_buckets not in orders:
+                orders[mine // self.num_buckets] = self._order(mine // self.num_buckets)
+            self.position += self.world_size
+            yield mine // self.num_buckets, orders[mine // self.num_buckets][mine % self.num_buckets]

@@ -29,9 +29,14 @@ class DistillationModel(nn.Module):
         super().__init__()
         self.student, self.config = student, config
         width = student.config.transformer.hidden_size
-        self.heads = nn.ModuleList(
-            nn.Linear(width, teacher_hidden_size or width) for _ in config.student_layers
+        self.heads = nn.ModuleList(  # none without hidden-state distillation: DDP needs every weight to get a grad
+            nn.Linear(width, teacher_hidden_size or width) for _ in (config.student_layers if config.hidden_weight else ())
         )
+
+    @property
+    def trains_prediction_head(self) -> bool:
+        """Whether a loss reaches the student's reconstruction head (not so for hidden-state-only distillation)."""
+        return bool(self.config.reconstruction_weight or self.config.prediction_weight)
 
     def forward(
         self,

@@ -2,15 +2,19 @@
 
 The runner optimizes `self.model` (the student and its distillation heads), calls `forward` per batch (several
 times per step with gradient accumulation), saves what `add_state_to_save` returns in `states-N.ckpt` and gives
-it back to `load_model` on resume (`-e`).
+it back to `load_model` on resume (`-e`). Under torchrun, `distribute` makes this process one DDP rank.
 """
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import nullcontext
 from typing import Any
 
+import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from upstream_distilbert.checkpoint import load_weights
@@ -38,14 +42,30 @@ class UpstreamPretrainExpert(nn.Module):
             self._init_from_teacher(student)
         model = DistillationModel(student, self.config.distillation, self.teacher and self.teacher.hidden_size)
         self.model = nn.DataParallel(model) if multi_gpu else model
-        self.batches_seen = 0  # forward calls so far: where the data stream resumes
+        self.position = 0  # buckets all ranks have consumed: where the data stream resumes
         self.step = 0  # the runner's global step of the latest forward: optimizer steps done at save time
+        self.rank, self.world_size, self.accumulate = 0, 1, 1
+        self.forwards = 0  # forward calls by this process, to find the last micro-batch of each step
         print(f"[UpstreamPretrainExpert] - student: {student.num_parameters():,} encoder parameters; "
               f"teacher: {self.config.teacher.expert if self.config.teacher else 'none (plain MAM)'}")
 
     @property
     def distillation_model(self) -> DistillationModel:
-        return self.model.module if isinstance(self.model, nn.DataParallel) else self.model
+        return self.model.module if isinstance(self.model, (nn.DataParallel, DistributedDataParallel)) else self.model
+
+    def distribute(self, rank: int, world_size: int, gradient_accumulate_steps: int, seed: int) -> None:
+        """Train as rank `rank` of `world_size` (the process group is up): DDP over the model, this rank's share
+        of the bucket stream, and gradients all-reduced only on the last micro-batch of each accumulation window."""
+        if self.multi_gpu:
+            raise ValueError("--multi_gpu (DataParallel in one process) cannot be combined with torchrun (one DDP "
+                             "rank per process); drop --multi_gpu and start one process per GPU")
+        model = self.distillation_model
+        device_ids = [torch.cuda.current_device()] if str(self.device).startswith("cuda") else None
+        self.model = DistributedDataParallel(model, device_ids=device_ids,
+                                             find_unused_parameters=not model.trains_prediction_head)
+        self.rank, self.world_size, self.accumulate = rank, world_size, gradient_accumulate_steps
+        # s3prl seeds every process alike; give each rank its own dropout draws, reproducibly from the position.
+        torch.manual_seed(int(np.random.SeedSequence([seed, rank, self.position]).generate_state(1)[0]))
 
     def _check_teacher_fits(self) -> None:
         cfg, teacher = self.config.distillation, self.teacher
@@ -81,15 +101,16 @@ class UpstreamPretrainExpert(nn.Module):
     # --- the runner's interface -------------------------------------------------------------------------
     def get_train_dataloader(self) -> DataLoader:
         dataset = BucketDataset(self.data, self.config.task, self.extractor)
-        sampler = ResumableBucketSampler(len(dataset), self.data.seed, start=self.batches_seen)
+        sampler = ResumableBucketSampler(len(dataset), self.data.seed, self.position, self.rank, self.world_size)
         return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=self.data.num_workers,
                           generator=torch.Generator().manual_seed(self.data.seed))
 
     def forward(self, data: dict[str, Tensor], records: dict | None = None, global_step: int = 0,
                 log_step: int = 1000, **kwargs: Any) -> tuple[Tensor, dict]:
         records = defaultdict(list) if records is None else records
-        self.batches_seen += 1
+        self.position += self.world_size
         self.step = global_step
+        self.forwards += 1
         batch = {k: v.to(self.device) for k, v in data.items()}
         extra = {}
         if self.teacher is not None:
@@ -99,7 +120,11 @@ class UpstreamPretrainExpert(nn.Module):
             if cfg.hidden_weight:
                 waves = [w[:n] for w, n in zip(batch["waves"], batch["wave_lengths"])]
                 extra["teacher_hidden"] = self.teacher.hidden_states(waves, batch["features"].shape[1])
-        losses = self.model(batch["masked"], batch["lengths"], batch["features"], batch["label"], **extra)
+        # DDP decides at forward time whether this backward all-reduces; only the window's last one needs to.
+        last_of_window = self.forwards % self.accumulate == 0
+        skip_sync = isinstance(self.model, DistributedDataParallel) and not last_of_window
+        with self.model.no_sync() if skip_sync else nullcontext():
+            losses = self.model(batch["masked"], batch["lengths"], batch["features"], batch["label"], **extra)
         losses = {k: v.mean() for k, v in losses.items()}  # DataParallel returns one value per device
         total = self.distillation_model.total(losses)
         for name, value in losses.items():
@@ -110,8 +135,15 @@ class UpstreamPretrainExpert(nn.Module):
         pass
 
     def log_records(self, records: dict, logger: Any, prefix: str, global_step: int, **kwargs: Any) -> None:
-        for name, values in records.items():
-            logger.add_scalar(f"{prefix}{name}", sum(values) / len(values), global_step=global_step)
+        """Each objective's mean since the last log, over all ranks (every rank calls this at the same step)."""
+        names = sorted(records)
+        means = torch.tensor([sum(records[n]) / len(records[n]) for n in names], dtype=torch.float64)
+        if self.world_size > 1:
+            means = means.to(self.device)
+            dist.all_reduce(means)
+            means = means.cpu() / self.world_size
+        for name, value in zip(names, means.tolist()):
+            logger.add_scalar(f"{prefix}{name}", value, global_step=global_step)
 
     def add_state_to_save(self, all_states: dict) -> dict:
         model = self.distillation_model
@@ -119,7 +151,7 @@ class UpstreamPretrainExpert(nn.Module):
             Student=model.student.state_dict(),
             Heads=model.heads.state_dict(),
             Upstream_Config=self.config.raw,
-            Data_Position=self.batches_seen,
+            Data_Position=self.position,
             Rng_State=torch.get_rng_state(),
         )
         # s3prl's runner records `Step` one short (it counts the step it is saving as not yet done), so a resume
@@ -131,6 +163,6 @@ class UpstreamPretrainExpert(nn.Module):
         model = self.distillation_model
         load_weights(model.student, init_ckpt["Student"], "resume checkpoint 'Student'")
         model.heads.load_state_dict(init_ckpt["Heads"])
-        self.batches_seen = int(init_ckpt["Data_Position"])
+        self.position = int(init_ckpt["Data_Position"])
         self.step = int(init_ckpt["Step"])
         torch.set_rng_state(init_ckpt["Rng_State"])
