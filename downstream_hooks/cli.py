@@ -35,7 +35,7 @@ def _corpus(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo, table
 
-    results = run_demo(args.workdir, args.quick)
+    results = run_demo(args.workdir, args.quick, args.retrain_teacher)
     print(table(results))
     print(f"wrote {Path(args.workdir) / 'results.json'} and {Path(args.workdir) / 'results.png'}")
     return 0
@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole job on the built-in corpus: teacher, student, phone_linear, timing")
     p.add_argument("--workdir", default="demo", help="where everything goes (a finished step is reused)")
     p.add_argument("--quick", action="store_true", help="a tiny version for tests (about two minutes)")
+    p.add_argument("--retrain-teacher", action="store_true",
+                   help="train the teacher here (about an hour on 2 cores) instead of using models/demo_teacher.ckpt")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("prepare", help="s3prl's length CSVs (<set>.csv) for a LibriSpeech-layout folder")

@@ -6,7 +6,9 @@ Speakers are flite voices at several pitches and speaking rates. Output (s3prl's
     OUT/LibriSpeech/train-clean-100/<spk>/<chapter>/<spk>-<chapter>-<utt>.flac   16 kHz mono
     OUT/cpc_phone/converted_aligned_phones.txt   <utt> <label> ...   one label per 10 ms, n_samples // 160
     OUT/cpc_phone/{train,test}_split.txt         whole speakers held out for test
-    OUT/len_for_bucket/train-clean-100.csv       lengths for bucketing
+    OUT/len_for_bucket/train-clean-100.csv       lengths for bucketing (phone_linear's bucket_file)
+    OUT/len_for_bucket/train-speakers.csv        the same without the held-out speakers: what pretraining reads
+                                                 (datarc.sets: [train-speakers]), so no model hears a test voice
 
 Each utterance's sentence and voice settings derive from (seed, speaker, utterance), so a seed gives the same
 corpus with any number of jobs. An utterance whose labels and audio disagree by more than 2 frames is dropped.
@@ -22,6 +24,7 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import soundfile
 from tqdm import tqdm
 
@@ -33,6 +36,7 @@ HOP = 160
 TOLERANCE_FRAMES = 2
 CHAPTER = 1
 SET_NAME = "train-clean-100"
+PRETRAIN_SET = "train-speakers"
 # (voice, mean F0 in Hz for each variant); variants also change the speaking rate.
 VOICES = (("slt", (175, 215, 150)), ("rms", (100, 125, 85)), ("awb", (110, 140, 95)), ("kal16", (105, 130, 90)))
 STRETCH = (1.0, 1.15, 0.88)
@@ -144,6 +148,9 @@ def build_corpus(out: str | Path, speakers: int = 8, utterances_per_speaker: int
     for name, wanted in (("train_split.txt", False), ("test_split.txt", True)):
         ids = [utt for utt, _, _ in kept if (int(utt.split("-")[0]) in held_out) == wanted]
         (phone_dir / name).write_text("".join(f"{utt}\n" for utt in ids))
-    prepare_length_csvs(out / "LibriSpeech", out / "len_for_bucket")
+    lengths = prepare_length_csvs(out / "LibriSpeech", out / "len_for_bucket")[SET_NAME]
+    table = pd.read_csv(lengths, index_col=0)
+    speaker = table["file_path"].str.split("/").str[1].astype(int)
+    table[~speaker.isin(held_out)].reset_index(drop=True).to_csv(lengths.with_name(f"{PRETRAIN_SET}.csv"))
     return CorpusReport(len(kept), len(work) - len(kept), tuple(s.id for s in people if s.id not in held_out),
                         tuple(held_out), sum(n for _, n, _ in kept) / RATE)

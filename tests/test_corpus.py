@@ -5,6 +5,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import soundfile
 
@@ -57,6 +58,8 @@ def test_test_speakers_are_held_out(corpus: Path) -> None:
     assert speakers["train"] and speakers["test"] and not speakers["train"] & speakers["test"]
     assert len(speakers["train"] | speakers["test"]) == 6
     assert sorted(split["train"] + split["test"]) == sorted(_labels(corpus))
+    pretrain = pd.read_csv(corpus / "len_for_bucket" / "train-speakers.csv")
+    assert sorted(Path(f).stem for f in pretrain["file_path"]) == sorted(split["train"])  # no test voice
 
 
 def test_s3prl_phone_dataset_reads_it(corpus: Path) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .conftest import cli, run
+import torch
+
+from .conftest import REPO, cli, run
 
 
 def test_quick_demo_writes_sane_results(tmp_path: Path) -> None:
@@ -21,3 +23,17 @@ def test_quick_demo_writes_sane_results(tmp_path: Path) -> None:
     assert results["speedup"] > 0
     assert (tmp_path / "results.png").stat().st_size > 10_000
     assert (tmp_path / "teacher.ckpt").is_file() and (tmp_path / "student.ckpt").is_file()
+
+
+def test_the_full_demo_distils_from_the_shipped_teacher(tmp_path: Path) -> None:
+    """models/demo_teacher.ckpt is a weights-only student file of configs/pretrain/demo_teacher.yaml's shape, and
+    the full demo picks it instead of training one."""
+    from distilbert_pretrain.config import PretrainConfig
+    from downstream_hooks.demo import FULL, SHIPPED_TEACHER, _teacher
+    from upstream_distilbert import load_student
+
+    torch.load(SHIPPED_TEACHER, weights_only=True)
+    config = PretrainConfig.load(str(REPO / "configs" / "pretrain" / "demo_teacher.yaml")).model
+    assert load_student(SHIPPED_TEACHER).config == config
+    assert _teacher(tmp_path, FULL, tmp_path / "corpus") == SHIPPED_TEACHER
+    assert not any(tmp_path.iterdir())  # nothing trained, nothing built
