@@ -57,8 +57,10 @@ def start_process_group(rank: Rank, device: str) -> None:
 
 
 def stop_process_group() -> None:
-    """Leave the job (a no-op outside torchrun)."""
+    """Leave the job (a no-op outside torchrun), after every rank is done: a rank that tears its gloo connections
+    down while a peer still uses them can abort that peer."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 

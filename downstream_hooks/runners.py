@@ -117,7 +117,5 @@ def run_pretrain(argv: list[str]) -> None:
 
     script.get_pretrain_args = parse_and_check
     sys.argv = ["run_pretrain.py", *_with_default_pretrain_configs(argv)]
-    try:
-        script.main()
-    finally:
-        stop_process_group()
+    script.main()
+    stop_process_group()  # not after a failure: the other ranks may never reach its barrier; torchrun stops them

@@ -11,6 +11,7 @@ import torch.distributed as dist
 from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 
 from distilbert_pretrain.pretrain_expert import UpstreamPretrainExpert
+from downstream_hooks.distributed import stop_process_group
 
 datarc, config = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 dist.init_process_group("gloo")
@@ -41,4 +42,4 @@ for micro in range(4):
         expert.model.zero_grad()
 if rank == 0:
     print(json.dumps(report))
-dist.destroy_process_group()
+stop_process_group()
