@@ -132,3 +132,11 @@ def test_ranks_share_out_the_single_process_stream(world_size: int, start: int) 
     assert whole and all(b == list(range(buckets)) for b in whole)
     orders = [tuple(b) for b in epochs.values() if len(b) == buckets]
     assert len(set(orders)) == len(orders)
+
+
+def test_dataparallel_and_torchrun_do_not_combine(corpus: dict) -> None:
+    from distilbert_pretrain.pretrain_expert import UpstreamPretrainExpert
+
+    expert = UpstreamPretrainExpert(corpus, NO_DROPOUT, device="cpu", multi_gpu=True)
+    with pytest.raises(ValueError, match="--multi_gpu"):
+        expert.distribute(0, 2, gradient_accumulate_steps=1, seed=0)
