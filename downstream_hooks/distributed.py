@@ -4,12 +4,12 @@ torchrun sets RANK, LOCAL_RANK and WORLD_SIZE (and the rendezvous address) in ev
 process group comes up from them (gloo on CPU, nccl on GPU, one GPU per local rank), the pretraining expert is
 wrapped in DistributedDataParallel right after the runner builds it, and everything the runner writes to the
 experiment folder (checkpoints and pruning old ones, TensorBoard, copies of the configs, progress bars) is left to
-rank 0, so N processes produce the same folder as one.
+rank 0 (`runners.run_pretrain` hands the other ranks this module's silent writer and progress bar), so N processes
+produce the same folder as one.
 """
 from __future__ import annotations
 
 import os
-import types
 from dataclasses import dataclass
 
 import torch
@@ -64,7 +64,7 @@ def stop_process_group() -> None:
         dist.destroy_process_group()
 
 
-class _Unlogged:
+class Unlogged:
     """The TensorBoard writer of ranks other than 0: they compute the same logs, rank 0 writes them."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -77,7 +77,7 @@ class _Unlogged:
         pass
 
 
-class _QuietTqdm(tqdm):
+class QuietTqdm(tqdm):
     """Progress bars and messages of ranks other than 0: hidden, so the console shows one job."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -89,22 +89,6 @@ class _QuietTqdm(tqdm):
     @classmethod
     def write(cls, *args: object, **kwargs: object) -> None:
         pass
-
-
-def _skip(*args: object, **kwargs: object) -> None:
-    """What a rank other than 0 does instead of writing or deleting a file of the experiment."""
-
-
-def leave_writes_to_rank_zero(runner_module: types.ModuleType, script_module: types.ModuleType,
-                              with_overrides) -> None:
-    """On a rank other than 0: silence the runner's checkpoint saves, checkpoint pruning, TensorBoard writer and
-    progress bars, and run_pretrain.py's copies of the configs. `with_overrides(module, **attrs)` makes the
-    module proxies handed to s3prl's modules as their globals."""
-    runner_module.torch = with_overrides(runner_module.torch, save=_skip)
-    runner_module.os = with_overrides(runner_module.os, remove=_skip)
-    runner_module.SummaryWriter = _Unlogged
-    runner_module.tqdm = _QuietTqdm
-    script_module.copyfile = _skip
 
 
 def distributed_runner(base: type, rank: Rank) -> type:

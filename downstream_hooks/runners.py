@@ -7,8 +7,7 @@ import types
 from pathlib import Path
 
 from .compat import apply_s3prl_compat
-from .distributed import (Rank, distributed_runner, leave_writes_to_rank_zero, start_process_group,
-                          stop_process_group)
+from .distributed import QuietTqdm, Rank, Unlogged, distributed_runner, start_process_group, stop_process_group
 from .registration import PRETRAIN_NAME, pretrain_config_dir, register_in_process, s3prl_dir
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -65,6 +64,10 @@ def _module_with(module: types.ModuleType, **overrides: object) -> types.ModuleT
     return proxy
 
 
+def _skip(*args: object, **kwargs: object) -> None:
+    """What a torchrun rank other than 0 does instead of writing or deleting a file of the experiment."""
+
+
 def _listdir_with_our_task(real_pretrain: Path):
     """os.listdir for s3prl's run_pretrain.py, whose `-u` choices are `os.listdir('pretrain/')` of the working
     directory: it answers that listing with s3prl's tasks plus ours."""
@@ -90,13 +93,17 @@ def run_pretrain(argv: list[str]) -> None:
     from upstream_distilbert.checkpoint import atomic_save
 
     register_in_process()
-    script.os = _module_with(os, listdir=_listdir_with_our_task(root / "pretrain"))
-    pretrain.runner.torch = _module_with(pretrain.runner.torch, save=atomic_save)
     rank = Rank.from_env()
+    writes = rank is None or rank.is_main
+    script.os = _module_with(os, listdir=_listdir_with_our_task(root / "pretrain"))
+    pretrain.runner.torch = _module_with(pretrain.runner.torch, save=atomic_save if writes else _skip)
     if rank is not None:
         script.Runner = distributed_runner(script.Runner, rank)
-        if not rank.is_main:
-            leave_writes_to_rank_zero(pretrain.runner, script, _module_with)
+    if not writes:  # a torchrun rank other than 0: the experiment folder and the console are rank 0's
+        pretrain.runner.os = _module_with(pretrain.runner.os, remove=_skip)  # pruning old checkpoints
+        pretrain.runner.SummaryWriter = Unlogged
+        pretrain.runner.tqdm = QuietTqdm
+        script.copyfile = _skip  # run_pretrain.py's copies of the configs
     parse = script.get_pretrain_args
 
     def parse_and_check() -> tuple:

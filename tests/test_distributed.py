@@ -29,10 +29,14 @@ TOLERANCE = 1e-5  # relative, on every logged objective, gradient norm and final
 STEPS, SAVE = 6, 3
 
 
-def torchrun(processes: int, *args: str, cwd: Path) -> None:
+def torchrun(processes: int, *program: str, cwd: Path | None = None) -> str:
+    """`torchrun --standalone --nproc_per_node=N PROGRAM...` with one torch thread per process; its stdout."""
     torchrun_exe = str(Path(sys.executable).with_name("torchrun"))
-    run([torchrun_exe, "--standalone", f"--nproc_per_node={processes}", "--no-python", *cli(), *args], cwd=cwd,
-        threads=1)
+    return run([torchrun_exe, "--standalone", f"--nproc_per_node={processes}", *program], cwd=cwd, threads=1).stdout
+
+
+def pretrain_ranks(processes: int, *args: str, cwd: Path) -> None:
+    torchrun(processes, "--no-python", *cli(), *args, cwd=cwd)
 
 
 def _flags(work: Path, name: str, corpus: dict, accumulate: int) -> list[str]:
@@ -55,7 +59,7 @@ def runs(corpus: dict, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pa
     """The same 6 steps of global batch 8 (2 buckets of 4): one process accumulating 2 batches, two ranks."""
     work = tmp_path_factory.mktemp("ddp")
     run([*cli(), *_flags(work, "single", corpus, accumulate=2)], cwd=work)
-    torchrun(2, *_flags(work, "ddp", corpus, accumulate=1), cwd=work)
+    pretrain_ranks(2, *_flags(work, "ddp", corpus, accumulate=1), cwd=work)
     return {"work": work, "single": work / "single", "ddp": work / "ddp"}
 
 
@@ -69,7 +73,9 @@ def test_two_ranks_write_one_checkpoint_per_save_step(runs: dict[str, Path]) -> 
     # process accumulating two.
     assert _checkpoints(runs["ddp"]) == ["states-3.ckpt", "states-epoch-2.ckpt"]
     assert _checkpoints(runs["single"]) == ["states-3.ckpt", "states-epoch-4.ckpt"]
-    assert len(list(runs["ddp"].glob("events.out.tfevents.*"))) == 1  # rank 0's log only
+    # Rank 0's log only. (A second rank's writer opened in the same second would share the file name, and the
+    # last to close would win: this catches it only when the names differ.)
+    assert len(list(runs["ddp"].glob("events.out.tfevents.*"))) == 1
 
 
 def test_two_ranks_follow_one_process_with_the_same_global_batch(runs: dict[str, Path]) -> None:
@@ -95,7 +101,7 @@ def test_a_two_rank_checkpoint_resumes_with_any_process_count(runs: dict[str, Pa
     if processes == 1:
         run([*cli(), *resume], cwd=tmp_path)
     else:
-        torchrun(processes, *resume, cwd=tmp_path)
+        pretrain_ranks(processes, *resume, cwd=tmp_path)
     resumed, straight = read_states(_final(tmp_path / "ddp")), read_states(_final(runs["ddp"]))
     assert resumed["Step"] == STEPS and resumed["Data_Position"] == straight["Data_Position"]
     _close(straight["Student"], resumed["Student"])
@@ -104,10 +110,7 @@ def test_a_two_rank_checkpoint_resumes_with_any_process_count(runs: dict[str, Pa
 def test_accumulation_all_reduces_once_per_step(corpus: dict) -> None:
     """With accumulation 2, DDP all-reduces during the second backward of each step only, which leaves the ranks'
     gradients equal; after the first, each rank holds its own."""
-    config = json.dumps(NO_DROPOUT)
-    proc_args = [str(REPO / "tests" / "ddp_probe.py"), json.dumps(corpus), config]
-    torchrun_exe = str(Path(sys.executable).with_name("torchrun"))
-    out = run([torchrun_exe, "--standalone", "--nproc_per_node=2", *proc_args], threads=1).stdout
+    out = torchrun(2, str(REPO / "tests" / "ddp_probe.py"), json.dumps(corpus), json.dumps(NO_DROPOUT))
     report = json.loads(out.strip().splitlines()[-1])
     assert [r["all_reduces"] > 0 for r in report] == [False, True, False, True]
     assert [r["grads_equal"] for r in report] == [False, True, False, True]

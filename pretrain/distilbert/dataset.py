@@ -123,10 +123,11 @@ class ResumableBucketSampler(Sampler):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         epoch = self.position // self.num_buckets
-        orders = {epoch: self._order(epoch)}
+        orders: dict[int, list[int]] = {}
         while self.position // self.num_buckets == epoch:
-            mine = self.position + self.rank  # may fall in the next epoch when the step straddles its start
-            if mine // self.num_buckets not in orders:
-                orders[mine // self.num_buckets] = self._order(mine // self.num_buckets)
+            # this rank's bucket may fall in the next epoch when the step straddles its start
+            which, offset = divmod(self.position + self.rank, self.num_buckets)
+            if which not in orders:
+                orders[which] = self._order(which)
             self.position += self.world_size
-            yield mine // self.num_buckets, orders[mine // self.num_buckets][mine % self.num_buckets]
+            yield which, orders[which][offset]
