@@ -80,6 +80,26 @@ def _listdir_with_our_task(real_pretrain: Path):
     return listdir
 
 
+def schedule_following_config(base: type) -> type:
+    """s3prl's pretraining Runner whose learning-rate schedule ends at the config's `runner.total_steps` also on
+    resume. Its `*_with_schedule` optimizers keep the schedule (with its total) inside the optimizer state, so
+    `-e OLD -o config.runner.total_steps=MORE` would otherwise train the extra steps at a learning rate of zero."""
+
+    class Runner(base):
+        def _get_optimizer(self, model_params):
+            optimizer = super()._get_optimizer(model_params)
+            total = float(self.config["runner"]["total_steps"])
+            schedules = {id(s): s for g in optimizer.param_groups if hasattr(s := g.get("schedule"), "t_total")}
+            for schedule in schedules.values():
+                if schedule.t_total != total:
+                    print(f"[audio-distilbert] - the learning-rate schedule now ends at step {total:.0f} "
+                          f"(runner.total_steps), not {schedule.t_total:.0f}")
+                    schedule.t_total = total
+            return optimizer
+
+    return Runner
+
+
 def run_pretrain(argv: list[str]) -> None:
     """s3prl's `run_pretrain.py` with the same flags, from any directory. Its checkpoints are written
     atomically (temporary file, then rename), so a run killed while saving resumes from the previous one.
@@ -97,6 +117,7 @@ def run_pretrain(argv: list[str]) -> None:
     writes = rank is None or rank.is_main
     script.os = _module_with(os, listdir=_listdir_with_our_task(root / "pretrain"))
     pretrain.runner.torch = _module_with(pretrain.runner.torch, save=atomic_save if writes else _skip)
+    script.Runner = schedule_following_config(script.Runner)
     if rank is not None:
         script.Runner = distributed_runner(script.Runner, rank)
     if not writes:  # a torchrun rank other than 0: the experiment folder and the console are rank 0's

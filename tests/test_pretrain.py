@@ -134,6 +134,23 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(corpus: dict, tmp_path
         assert torch.equal(resumed["Student"][key], value), key
 
 
+def test_resume_with_more_total_steps_extends_the_schedule(corpus: dict, tmp_path: Path) -> None:
+    """`-e FINISHED -o config.runner.total_steps=MORE` trains the extra steps: the learning-rate schedule kept in
+    the optimizer state follows the new total instead of staying at its end (a learning rate of zero)."""
+    model = write_yaml(tmp_path / "model.yaml", TINY)
+    flags = ["-u", "distilbert", "-g", str(model), "-c", str(runner_config(tmp_path, corpus, 3, 2)),
+             "-n", "extend", "-p", str(tmp_path / "exp"), "--device", "cpu"]
+    run([*cli(), "pretrain", *flags], cwd=tmp_path)
+    (finished,) = sorted((tmp_path / "exp").glob("states-epoch-*.ckpt"))
+    before = read_states(finished)
+    proc = run([*cli(), "pretrain", "-e", str(finished), "-o", "config.runner.total_steps=6"], cwd=tmp_path)
+    after = read_states(max((tmp_path / "exp").glob("states-*.ckpt"), key=lambda p: p.stat().st_mtime))
+    assert (before["Step"], after["Step"]) == (3, 6)
+    assert not torch.equal(after["Student"]["encoder.embedding.spec_transform.weight"],
+                           before["Student"]["encoder.embedding.spec_transform.weight"])
+    assert "schedule now ends at step 6 (runner.total_steps), not 3" in proc.stdout
+
+
 def _expert_error(corpus: dict, config: dict, datarc: dict | None = None) -> str:
     with pytest.raises((ValueError, FileNotFoundError)) as error:
         expert = UpstreamPretrainExpert(datarc or corpus, config, device="cpu")
