@@ -25,7 +25,8 @@ def _export(args: argparse.Namespace) -> int:
 def _corpus(args: argparse.Namespace) -> int:
     from .corpus import build_corpus
 
-    report = build_corpus(args.out, args.speakers, args.utterances_per_speaker, args.seed, args.jobs)
+    report = build_corpus(args.out, args.speakers, args.utterances_per_speaker, args.seed, args.jobs,
+                          mbrola_speakers=args.mbrola_speakers)
     print(f"{report.utterances} utterances ({report.seconds / 60:.1f} min) in {args.out}; {report.dropped} dropped "
           f"(labels and audio disagreed by more than 2 frames); train speakers {list(report.train_speakers)}, "
           f"held-out test speakers {list(report.test_speakers)}")
@@ -111,9 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="the student file to write (student.ckpt)")
     p.set_defaults(func=_export)
 
-    p = sub.add_parser("corpus", help="the built-in synthesized corpus with exact phone labels (flite)")
+    p = sub.add_parser("corpus", help="the built-in synthesized corpus with exact phone labels (flite, MBROLA)")
     p.add_argument("out", help="output folder: LibriSpeech/, cpc_phone/, len_for_bucket/")
-    p.add_argument("--speakers", type=int, default=8, help="voices x pitch/rate variants (1..12)")
+    p.add_argument("--speakers", type=int, default=8, help="flite voices x pitch/rate variants (1..12)")
+    p.add_argument("--mbrola-speakers", type=int, default=0,
+                   help="extra espeak-ng + MBROLA speakers (0..9); `bash scripts/dev.sh mbrola` installs them")
     p.add_argument("--utterances-per-speaker", type=int, default=120)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes")

@@ -1,7 +1,7 @@
 """`audio-distilbert corpus`: a LibriSpeech-layout corpus with exact frame-level phone labels, synthesized here.
 
-flite renders each sentence and reports the end time of every phone it rendered, so labels need no aligner.
-Speakers are flite voices at several pitches and speaking rates. Output (s3prl's layouts):
+Synthesizers that report the timing of every phone they rendered (`synthesizers`: flite, and optionally espeak-ng
+with MBROLA voices as extra speakers) make labels that need no aligner. Output (s3prl's layouts):
 
     OUT/LibriSpeech/train-clean-100/<spk>/<chapter>/<spk>-<chapter>-<utt>.flac   16 kHz mono
     OUT/cpc_phone/converted_aligned_phones.txt   <utt> <label> ...   one label per 10 ms, n_samples // 160
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from multiprocessing import Pool
@@ -30,6 +29,7 @@ from tqdm import tqdm
 
 from .phones import CLASSES, SILENCE, sentence
 from .prepare import prepare_length_csvs
+from .synthesizers import Speaker, check_installed, make_speakers
 
 RATE = 16000
 HOP = 160
@@ -37,39 +37,6 @@ TOLERANCE_FRAMES = 2
 CHAPTER = 1
 SET_NAME = "train-clean-100"
 PRETRAIN_SET = "train-speakers"
-# (voice, mean F0 in Hz for each variant); variants also change the speaking rate.
-VOICES = (("slt", (175, 215, 150)), ("rms", (100, 125, 85)), ("awb", (110, 140, 95)), ("kal16", (105, 130, 90)))
-STRETCH = (1.0, 1.15, 0.88)
-
-
-@dataclass(frozen=True)
-class Speaker:
-    id: int
-    voice: str
-    f0: int
-    stretch: float
-
-
-def make_speakers(count: int) -> list[Speaker]:
-    """`count` distinct speakers: every voice at its first variant, then the next variants."""
-    if not 1 <= count <= len(VOICES) * len(STRETCH):
-        raise ValueError(f"--speakers {count}: expected 1..{len(VOICES) * len(STRETCH)}")
-    return [Speaker(100 + i, VOICES[i % len(VOICES)][0], VOICES[i % len(VOICES)][1][i // len(VOICES)],
-                    STRETCH[i // len(VOICES)]) for i in range(count)]
-
-
-def synthesize(speaker: Speaker, text: str, wav: Path) -> list[tuple[str, float]]:
-    """Render `text` into `wav`; return (phone, end seconds) for every phone flite rendered."""
-    command = ["flite", "-voice", speaker.voice, "-psdur", "--setf", f"duration_stretch={speaker.stretch}",
-               "--setf", f"int_f0_target_mean={speaker.f0}", "-t", text, "-o", str(wav)]
-    proc = subprocess.run(command, capture_output=True, text=True, check=True)
-    phones = []
-    for token in proc.stdout.split():
-        phone, _, end = token.rpartition(":")
-        phones.append((phone, float(end)))
-    if not phones:
-        raise RuntimeError(f"flite printed no phone timings for {text!r} ({speaker.voice})")
-    return phones
 
 
 def frame_labels(phones: list[tuple[str, float]], num_samples: int) -> list[int] | None:
@@ -77,7 +44,7 @@ def frame_labels(phones: list[tuple[str, float]], num_samples: int) -> list[int]
     and the timings disagree by more than 2 frames (a voice may cut trailing silence: that is not counted)."""
     unknown = sorted({p for p, _ in phones} - set(CLASSES))
     if unknown:
-        raise ValueError(f"flite rendered phone(s) {unknown} outside the 41 classes")
+        raise ValueError(f"synthesized phone(s) {unknown} outside the 41 classes")
     ends = np.array([end for _, end in phones]) * RATE
     speech = [end for (p, _), end in zip(phones, ends) if CLASSES[p] != SILENCE]
     speech_end = speech[-1] if speech else 0.0
@@ -103,10 +70,11 @@ def render(job: Job) -> tuple[str, int, list[int]] | None:
     utt_id = f"{job.speaker.id}-{CHAPTER}-{job.utterance:04d}"
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "u.wav"
-        phones = synthesize(job.speaker, sentence(rng), wav)
+        phones = job.speaker.render(sentence(rng), wav)
         audio, rate = soundfile.read(str(wav), dtype="float32")
     if rate != RATE or audio.ndim != 1:
-        raise RuntimeError(f"flite voice {job.speaker.voice} wrote {rate} Hz, {audio.ndim}-D audio; expected 16 kHz mono")
+        raise RuntimeError(f"{job.speaker.engine} voice {job.speaker.voice} wrote {rate} Hz, {audio.ndim}-D audio; "
+                           "expected 16 kHz mono")
     labels = frame_labels(phones, len(audio))
     if labels is None:
         return None
@@ -126,14 +94,14 @@ class CorpusReport:
 
 
 def build_corpus(out: str | Path, speakers: int = 8, utterances_per_speaker: int = 120, seed: int = 0,
-                 jobs: int = 2, test_speakers: int = 2) -> CorpusReport:
-    """Write the whole corpus under `out` (replacing an earlier one there)."""
-    if shutil.which("flite") is None:
-        raise FileNotFoundError("flite is not installed: apt-get install flite (scripts/dev.sh does this)")
+                 jobs: int = 2, test_speakers: int = 2, mbrola_speakers: int = 0) -> CorpusReport:
+    """Write the whole corpus under `out` (replacing an earlier one there): `speakers` flite speakers, then
+    `mbrola_speakers` espeak-ng + MBROLA ones."""
     out = Path(out)
-    people = make_speakers(speakers)
-    if not 1 <= test_speakers < speakers:
-        raise ValueError(f"test speakers {test_speakers}: expected 1..{speakers - 1} of {speakers} speakers")
+    people = make_speakers(speakers, mbrola_speakers)
+    check_installed(people)
+    if not 1 <= test_speakers < len(people):
+        raise ValueError(f"test speakers {test_speakers}: expected 1..{len(people) - 1} of {len(people)} speakers")
     for sub in ("LibriSpeech", "cpc_phone", "len_for_bucket"):
         shutil.rmtree(out / sub, ignore_errors=True)
     work = [Job(out, s, u, seed) for s in people for u in range(utterances_per_speaker)]

@@ -3,6 +3,7 @@
 # dependency spec, then runs the demo, the tests, or any command inside that environment.
 #   bash scripts/dev.sh demo [demo flags]   the whole job on the built-in corpus
 #   bash scripts/dev.sh test [pytest flags] the test suite
+#   bash scripts/dev.sh mbrola              install the corpus's optional MBROLA speakers (Debian contrib/non-free)
 #   bash scripts/dev.sh env                 print the environment's path
 #   bash scripts/dev.sh exec CMD ...        run CMD inside the environment
 set -euo pipefail
@@ -74,15 +75,36 @@ ensure_env() {
     flock -u 9
 }
 
-# System programs the corpus needs (Debian main): flite renders speech and reports its phone timings.
-ensure_system_packages() {
-    local missing=()
-    command -v flite >/dev/null || missing+=(flite)
-    [ ${#missing[@]} -eq 0 ] && return
-    log "installing ${missing[*]} with apt-get"
+apt_install() {
+    log "installing $* with apt-get"
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# System programs the corpus needs (Debian main): flite renders speech and reports its phone timings.
+ensure_system_packages() {
+    command -v flite >/dev/null || apt_install flite
+}
+
+# The corpus's optional extra speakers (`corpus --mbrola-speakers N`): espeak-ng with MBROLA's us1, us2 and en1
+# voices. mbrola is in Debian contrib and its voices in non-free (non-commercial licence): when apt offers no
+# mbrola package, this adds those components of the machine's Debian release as one more source list.
+ensure_mbrola() {
+    local missing=()
+    command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+    command -v mbrola >/dev/null || missing+=(mbrola)
+    for voice in us1 us2 en1; do [ -f "/usr/share/mbrola/$voice/$voice" ] || missing+=("mbrola-$voice"); done
+    [ ${#missing[@]} -eq 0 ] && return
+    if [ -z "$(apt-cache madison mbrola 2>/dev/null)" ]; then
+        local codename list=/etc/apt/sources.list.d/audio-distilbert-contrib-non-free.sources
+        codename=$(. /etc/os-release && echo "${VERSION_CODENAME:?not a Debian release}")
+        log "adding Debian $codename contrib and non-free to apt's sources ($list)"
+        printf '%s\n' "Types: deb" "URIs: http://deb.debian.org/debian" "Suites: $codename" \
+            "Components: contrib non-free" "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" |
+            { [ "$(id -u)" -eq 0 ] && cat >"$list" || sudo tee "$list" >/dev/null; }
+    fi
+    apt_install "${missing[@]}"
 }
 
 ensure_system_packages
@@ -94,9 +116,10 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 cmd=${1:-test}
 shift || true
 case "$cmd" in
-    test) cd "$repo" && exec python -m pytest "$@" ;;
+    test) ensure_mbrola && cd "$repo" && AUDIO_DISTILBERT_REQUIRE_MBROLA=1 exec python -m pytest "$@" ;;
     demo) exec audio-distilbert demo "$@" ;;
+    mbrola) ensure_mbrola ;;
     env) echo "$venv" ;;
     exec) exec "$@" ;;
-    *) echo "usage: bash scripts/dev.sh {demo|test|env|exec CMD...}" >&2; exit 2 ;;
+    *) echo "usage: bash scripts/dev.sh {demo|test|mbrola|env|exec CMD...}" >&2; exit 2 ;;
 esac

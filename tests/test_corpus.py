@@ -1,14 +1,18 @@
-"""The built-in corpus: real flite speech, exact labels, s3prl's cpc_phone layout read by s3prl's own dataset."""
+"""The built-in corpus: real flite (and MBROLA) speech, exact labels, s3prl's cpc_phone layout read by s3prl's own
+dataset."""
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import soundfile
 
+from downstream_hooks import synthesizers
 from downstream_hooks.corpus import frame_labels
 from downstream_hooks.phones import NUM_CLASSES
 
@@ -30,9 +34,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_same_seed_same_corpus(corpus: Path, tmp_path: Path) -> None:
-    again = tmp_path / "again"
-    run([*cli(), "corpus", str(again), *SMALL, "--jobs", "1"])
+def _assert_same_corpus(again: Path, corpus: Path) -> None:
     assert _labels(again) == _labels(corpus)
     for flac in sorted((corpus / "LibriSpeech").rglob("*.flac")):
         assert (again / flac.relative_to(corpus)).read_bytes() == flac.read_bytes()
@@ -40,14 +42,36 @@ def test_same_seed_same_corpus(corpus: Path, tmp_path: Path) -> None:
         assert (again / "cpc_phone" / name).read_text() == (corpus / "cpc_phone" / name).read_text()
 
 
-def test_labels_fit_the_audio_and_cover_every_class(corpus: Path) -> None:
+def test_same_seed_same_corpus(corpus: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    run([*cli(), "corpus", str(again), *SMALL, "--jobs", "1"])
+    _assert_same_corpus(again, corpus)
+
+
+def _assert_labels_fit_the_audio(corpus: Path) -> None:
+    """Every utterance has n_samples // 160 labels, and for every speaker the speech labels line up with the loud
+    frames of the audio best as they are or one frame later (both engines measure so: a speaker whose timings
+    ran 2 frames early or late would fail)."""
     labels = _labels(corpus)
     flacs = {p.stem: p for p in (corpus / "LibriSpeech").rglob("*.flac")}
     assert set(labels) == set(flacs)
+    shifts = range(-4, 5)
+    agreement: dict[str, np.ndarray] = {}
     for utt, frames in labels.items():
-        info = soundfile.info(str(flacs[utt]))
-        assert info.samplerate == 16000 and info.channels == 1
-        assert len(frames) == info.frames // 160
+        audio, rate = soundfile.read(str(flacs[utt]), dtype="float32")
+        assert rate == 16000 and audio.ndim == 1
+        assert len(frames) == len(audio) // 160
+        energy = np.sqrt((audio[: len(frames) * 160].reshape(-1, 160) ** 2).mean(axis=1))
+        loud, speech = energy > 0.02 * energy.max(), np.array(frames) != 0
+        scores = [(np.roll(speech, s) == loud)[5:-5].mean() for s in shifts]
+        agreement[utt.split("-")[0]] = agreement.get(utt.split("-")[0], 0) + np.array(scores)
+    for speaker, scores in agreement.items():
+        assert shifts[int(scores.argmax())] in (0, 1), (speaker, scores)
+
+
+def test_labels_fit_the_audio_and_cover_every_class(corpus: Path) -> None:
+    _assert_labels_fit_the_audio(corpus)
+    labels = _labels(corpus)
     counts = Counter(c for frames in labels.values() for c in frames)
     assert set(counts) == set(range(NUM_CLASSES))
 
@@ -84,6 +108,46 @@ def test_labels_and_audio_that_disagree_are_dropped() -> None:
     assert labels[:10] == [0] * 10 and labels[10] != 0 and len(labels) == 60
     with pytest.raises(ValueError, match=r"\['xx'\] outside the 41 classes"):
         frame_labels([("xx", 0.1)], 1600)
+
+
+@pytest.fixture(scope="module")
+def mixed_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One flite speaker and three espeak-ng + MBROLA ones (us1, us2, en1)."""
+    try:
+        synthesizers.check_installed(synthesizers.make_speakers(1, 3))
+    except FileNotFoundError as missing:
+        if os.environ.get("AUDIO_DISTILBERT_REQUIRE_MBROLA"):  # scripts/dev.sh test installs them
+            raise
+        pytest.skip(str(missing))
+    out = tmp_path_factory.mktemp("mixed")
+    proc = run([*cli(), "corpus", str(out), *MIXED])
+    assert "24 utterances" in proc.stdout and "0 dropped" in proc.stdout
+    return out
+
+
+MIXED = ["--speakers", "1", "--mbrola-speakers", "3", "--utterances-per-speaker", "6", "--seed", "3"]
+
+
+def test_mbrola_speakers_have_exact_labels_and_are_reproducible(mixed_corpus: Path, tmp_path: Path) -> None:
+    _assert_labels_fit_the_audio(mixed_corpus)
+    speakers = {utt.split("-")[0] for utt in _labels(mixed_corpus)}
+    assert speakers == {"100", "101", "102", "103"}
+    again = tmp_path / "again"
+    run([*cli(), "corpus", str(again), *MIXED, "--jobs", "1"])
+    _assert_same_corpus(again, mixed_corpus)
+
+
+def test_mbrola_scripts_map_onto_the_41_classes_or_name_the_symbol(tmp_path: Path, monkeypatch) -> None:
+    script = "; comment\n_\t50\nD\t65\n@\t22\t0 179 100 191\n\nb\t65\nOI\t74\t0 219\n_\t100\n"
+    assert synthesizers.pho_timings(script, "test") == [
+        ("pau", 0.05), ("dh", 0.115), ("ax", 0.137), ("b", 0.202), ("oy", 0.276), ("pau", 0.376)]
+    with pytest.raises(ValueError, match=r"MBROLA phone 'Y:' \(us1 'x'\) has no ARPAbet class"):
+        synthesizers.pho_timings("Y:\t40\n", "us1 'x'")
+    monkeypatch.setattr(synthesizers, "MBROLA_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match=rf"{tmp_path / 'us1' / 'us1'}.*scripts/dev.sh mbrola"):
+        synthesizers.check_installed(synthesizers.make_speakers(1, 1))
+    with pytest.raises(ValueError, match=r"--mbrola-speakers 10: expected 0..9"):
+        synthesizers.make_speakers(1, 10)
 
 
 def test_phone_linear_through_s3prl_and_the_result_reader(corpus: Path, student_ckpt: Path, tmp_path: Path) -> None:

@@ -1,0 +1,123 @@
+"""Speech synthesizers that report the phone timings they rendered, so that the corpus needs no aligner.
+
+- flite (Debian main, always used): prints each phone's end time (`-psdur`); speakers vary its voice, mean F0
+  and duration stretch.
+- espeak-ng driving MBROLA voices (optional extra speakers): espeak-ng writes the `.pho` script (phone,
+  duration in ms, pitch points) that mbrola renders exactly; speakers vary the voice, speaking rate (espeak-ng
+  `-s`, which the script's durations already include) and pitch (mbrola `-f`, which leaves timing alone).
+  `mbrola` is in Debian contrib and its voices in non-free (non-commercial licence): `bash scripts/dev.sh
+  mbrola` installs them. us3 is left out: it fails on some of the grammar's diphones and its labels run early.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+FLITE_VOICES = (("slt", (175, 215, 150)), ("rms", (100, 125, 85)), ("awb", (110, 140, 95)),
+                ("kal16", (105, 130, 90)))  # (voice, mean F0 in Hz of each variant)
+MBROLA_VOICES = ("us1", "us2", "en1")
+MBROLA_PITCH = (1.0, 1.15, 0.88)  # mbrola -f of each variant
+STRETCH = (1.0, 1.15, 0.88)  # duration factor of each variant (> 1 speaks slower)
+ESPEAK_WORDS_PER_MINUTE = 175  # espeak-ng's default rate, divided by the stretch
+MBROLA_DIR = Path("/usr/share/mbrola")
+MBROLA_INSTALL = "bash scripts/dev.sh mbrola (Debian contrib/non-free: espeak-ng, mbrola and its voices)"
+
+# MBROLA's SAMPA-style symbols (US voices and en1's British ones) -> ARPAbet; `_` is silence.
+SAMPA_TO_ARPABET = {
+    "_": "pau", "p": "p", "p_h": "p", "b": "b", "t": "t", "t_h": "t", "d": "d", "k": "k", "k_h": "k", "g": "g",
+    "f": "f", "v": "v", "T": "th", "D": "dh", "s": "s", "z": "z", "S": "sh", "Z": "zh", "h": "hh", "tS": "ch",
+    "dZ": "jh", "m": "m", "m=": "m", "n": "n", "n=": "n", "N": "ng", "l": "l", "5": "l", "l=": "l", "r": "r",
+    "w": "w", "j": "y",
+    "i": "iy", "i:": "iy", "I": "ih", "E": "eh", "e": "eh", "e@": "eh", "{": "ae", "A": "aa", "A:": "aa",
+    "Q": "aa", "O": "ao", "O:": "ao", "U": "uh", "U@": "uh", "u": "uw", "u:": "uw", "V": "ah", "@": "ax",
+    "I@": "ih", "r=": "er", "3:": "er", "EI": "ey", "eI": "ey", "AI": "ay", "aI": "ay", "OI": "oy", "aU": "aw",
+    "@U": "ow",
+}
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """One synthetic speaker: an engine's voice at one pitch and speaking rate."""
+
+    id: int
+    engine: str  # "flite" or "mbrola"
+    voice: str
+    pitch: float  # flite: mean F0 in Hz; mbrola: ratio applied to the voice's pitch
+    stretch: float
+
+    def render(self, text: str, wav: Path) -> list[tuple[str, float]]:
+        """Render `text` into the 16 kHz WAV `wav`; return (ARPAbet phone, end seconds) for every phone."""
+        phones = (_flite if self.engine == "flite" else _mbrola)(self, text, wav)
+        if not phones:
+            raise RuntimeError(f"{self.engine} voice {self.voice} reported no phone timings for {text!r}")
+        return phones
+
+
+def make_speakers(flite: int, mbrola: int = 0) -> list[Speaker]:
+    """`flite` flite speakers then `mbrola` MBROLA ones, ids from 100: every voice at its first variant, then
+    the next variants."""
+    if not 1 <= flite <= len(FLITE_VOICES) * len(STRETCH):
+        raise ValueError(f"--speakers {flite}: expected 1..{len(FLITE_VOICES) * len(STRETCH)}")
+    if not 0 <= mbrola <= len(MBROLA_VOICES) * len(STRETCH):
+        raise ValueError(f"--mbrola-speakers {mbrola}: expected 0..{len(MBROLA_VOICES) * len(STRETCH)}")
+    speakers = []
+    for i in range(flite):
+        voice, f0s = FLITE_VOICES[i % len(FLITE_VOICES)]
+        variant = i // len(FLITE_VOICES)
+        speakers.append(Speaker(100 + i, "flite", voice, f0s[variant], STRETCH[variant]))
+    for i in range(mbrola):
+        variant = i // len(MBROLA_VOICES)
+        speakers.append(Speaker(100 + flite + i, "mbrola", MBROLA_VOICES[i % len(MBROLA_VOICES)],
+                                MBROLA_PITCH[variant], STRETCH[variant]))
+    return speakers
+
+
+def check_installed(speakers: list[Speaker]) -> None:
+    """Raise FileNotFoundError naming what to install when a speaker's synthesizer or voice is missing."""
+    if any(s.engine == "flite" for s in speakers) and shutil.which("flite") is None:
+        raise FileNotFoundError("flite is not installed: apt-get install flite (scripts/dev.sh does this)")
+    for voice in sorted({s.voice for s in speakers if s.engine == "mbrola"}):
+        missing = [p for p in ("espeak-ng", "mbrola") if shutil.which(p) is None]
+        if not (MBROLA_DIR / voice / voice).is_file():
+            missing.append(f"the MBROLA voice {MBROLA_DIR / voice / voice}")
+        if missing:
+            raise FileNotFoundError(f"MBROLA speakers need {', '.join(missing)}: run {MBROLA_INSTALL}")
+
+
+def _flite(speaker: Speaker, text: str, wav: Path) -> list[tuple[str, float]]:
+    command = ["flite", "-voice", speaker.voice, "-psdur", "--setf", f"duration_stretch={speaker.stretch}",
+               "--setf", f"int_f0_target_mean={speaker.pitch:g}", "-t", text, "-o", str(wav)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    phones = []
+    for token in out.split():
+        phone, _, end = token.rpartition(":")
+        phones.append((phone, float(end)))
+    return phones
+
+
+def _mbrola(speaker: Speaker, text: str, wav: Path) -> list[tuple[str, float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        pho = Path(tmp) / "u.pho"
+        rate = round(ESPEAK_WORDS_PER_MINUTE / speaker.stretch)
+        subprocess.run(["espeak-ng", "-v", f"mb-{speaker.voice}", "-q", "-s", str(rate), "--pho",
+                        f"--phonout={pho}", text], capture_output=True, text=True, check=True)
+        subprocess.run(["mbrola", "-f", f"{speaker.pitch:g}", str(MBROLA_DIR / speaker.voice / speaker.voice),
+                        str(pho), str(wav)], capture_output=True, text=True, check=True)
+        return pho_timings(pho.read_text(), f"{speaker.voice} {text!r}")
+
+
+def pho_timings(script: str, what: str) -> list[tuple[str, float]]:
+    """(ARPAbet phone, end seconds) of each line `symbol duration_ms [pitch points]` of an MBROLA script."""
+    phones, end_ms = [], 0.0
+    for line in script.splitlines():
+        fields = line.split()
+        if not fields or fields[0].startswith(";"):
+            continue
+        if fields[0] not in SAMPA_TO_ARPABET:
+            raise ValueError(f"MBROLA phone {fields[0]!r} ({what}) has no ARPAbet class: extend SAMPA_TO_ARPABET")
+        end_ms += float(fields[1])
+        phones.append((SAMPA_TO_ARPABET[fields[0]], end_ms / 1000))
+    return phones
