@@ -88,3 +88,11 @@ def test_a_failed_save_leaves_the_previous_file_whole(student_ckpt: Path, tmp_pa
         atomic_save({"weights": torch.zeros(1000), "bad": _FailsHalfway()}, target)
     assert target.read_bytes() == student_ckpt.read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == ["student.ckpt"]
+
+
+def test_a_saved_file_gets_the_permissions_of_a_plain_write(tmp_path: Path) -> None:
+    """mkstemp's temporary file is private (0600); the renamed checkpoint must not stay so."""
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    saved = atomic_save({"weights": torch.zeros(3)}, tmp_path / "saved.ckpt")
+    assert saved.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 != 0o600

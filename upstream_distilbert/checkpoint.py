@@ -27,7 +27,8 @@ class CheckpointError(ValueError):
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """torch.save to a temporary file beside `path`, fsync it, then rename it over `path`."""
+    """torch.save to a temporary file beside `path`, fsync it, then rename it over `path` (with the permissions a
+    plain open() would give it: mkstemp makes files private)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -36,11 +37,18 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
             torch.save(obj, file)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save_student(model: AudioDistilBert, path: str | os.PathLike) -> Path:
