@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default="demo", help="where everything goes (a finished step is reused)")
     p.add_argument("--quick", action="store_true", help="a tiny version for tests (about two minutes)")
     p.add_argument("--retrain-teacher", action="store_true",
-                   help="train the teacher here (about an hour on 2 cores) instead of using models/demo_teacher.ckpt")
+                   help="train the teacher here (about two hours on 2 cores) instead of using models/demo_teacher.ckpt")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("prepare", help="s3prl's length CSVs (<set>.csv) for a LibriSpeech-layout folder")

@@ -12,6 +12,7 @@ from .conftest import REPO, cli, run
 def test_quick_demo_writes_sane_results(tmp_path: Path) -> None:
     proc = run([*cli(), "demo", "--workdir", str(tmp_path), "--quick"], timeout=900)
     assert "retention" in proc.stdout
+    assert "schedule now ends at step 12 (runner.total_steps), not 8" in proc.stdout  # the teacher's 2nd phase
     results = json.loads((tmp_path / "results.json").read_text())
     models = results["models"]
     assert 0 <= models["fbank"]["test_acc"] <= 1
