@@ -90,10 +90,10 @@ def _pretrain(workdir: Path, name: str, model_config: Path, steps: tuple[int, ..
         runner = (f"config.runner.total_steps={total},,config.runner.save_step={max(total // 3, 1)},,"
                   f"config.runner.log_step={max(total // 10, 1)}")
         if phase == 0:
+            overrides = [runner, _datarc(corpus), *([f"config.optimizer.lr={lr}"] if lr else [])]
             _command("pretrain", "-u", "distilbert", "-g", str(model_config),
                      "-c", str(CONFIGS / "pretrain" / "demo_runner.yaml"), "-n", name, "-p", str(expdir),
-                     "--device", "cpu", "-o", f"{runner},,{_datarc(corpus)}{f',,config.optimizer.lr={lr}' if lr else ''}",
-                     cwd=workdir)
+                     "--device", "cpu", "-o", ",,".join(overrides), cwd=workdir)
         else:
             _command("pretrain", "-e", str(_last_checkpoint(expdir)), "-o", runner, cwd=workdir)
     _command("export", str(_last_checkpoint(expdir)), "-o", str(exported), cwd=workdir)

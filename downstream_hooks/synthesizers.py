@@ -6,7 +6,8 @@
   duration in ms, pitch points) that mbrola renders exactly; speakers vary the voice, speaking rate (espeak-ng
   `-s`, which the script's durations already include) and pitch (mbrola `-f`, which leaves timing alone).
   `mbrola` is in Debian contrib and its voices in non-free (non-commercial licence): `bash scripts/dev.sh
-  mbrola` installs them. us3 is left out: it fails on some of the grammar's diphones and its labels run early.
+  mbrola` installs them. us3 is left out: it fails on some of the grammar's diphones (and its labels reportedly run
+  about 20 ms early).
 """
 from __future__ import annotations
 

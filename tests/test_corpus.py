@@ -110,6 +110,9 @@ def test_labels_and_audio_that_disagree_are_dropped() -> None:
         frame_labels([("xx", 0.1)], 1600)
 
 
+MIXED = ["--speakers", "1", "--mbrola-speakers", "3", "--utterances-per-speaker", "6", "--seed", "3"]
+
+
 @pytest.fixture(scope="module")
 def mixed_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One flite speaker and three espeak-ng + MBROLA ones (us1, us2, en1)."""
@@ -123,9 +126,6 @@ def mixed_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = run([*cli(), "corpus", str(out), *MIXED])
     assert "24 utterances" in proc.stdout and "0 dropped" in proc.stdout
     return out
-
-
-MIXED = ["--speakers", "1", "--mbrola-speakers", "3", "--utterances-per-speaker", "6", "--seed", "3"]
 
 
 def test_mbrola_speakers_have_exact_labels_and_are_reproducible(mixed_corpus: Path, tmp_path: Path) -> None:
