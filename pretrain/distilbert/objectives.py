@@ -66,7 +66,9 @@ class DistillationModel(nn.Module):
         return losses
 
     def total(self, losses: dict[str, Tensor]) -> Tensor:
-        """The weighted sum that is trained on."""
+        """The weighted mean that is trained on: weights normalised to sum to one, as the seed's
+        `(2 * reconstruction + 5 * prediction) / 7`, so that the loss, and the gradient that `gradient_clipping`
+        clips, keep the scale of a single objective whatever the weights."""
         cfg = self.config
         weights = {
             "reconstruction": cfg.reconstruction_weight,
@@ -74,4 +76,4 @@ class DistillationModel(nn.Module):
             "hidden_l1": cfg.hidden_weight,
             "hidden_cosine": cfg.hidden_weight * cfg.cosine_weight,
         }
-        return sum(weights[name] * value for name, value in losses.items())
+        return sum(weights[name] * value for name, value in losses.items()) / sum(weights[name] for name in losses)
