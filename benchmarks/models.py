@@ -4,14 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from downstream_hooks.compat import apply_s3prl_compat
 from downstream_hooks.registration import register_in_process
-from upstream_distilbert.checkpoint import STUDENT_FORMAT, atomic_save
+from upstream_distilbert.checkpoint import STUDENT_FORMAT, CheckpointError, atomic_save
 from upstream_distilbert.config import ModelConfig, TransformerConfig
 from upstream_distilbert.expert import UpstreamExpert
+from upstream_distilbert.s3prl_states import read_states
 
 from .flops import EncoderShape
 
@@ -32,21 +32,22 @@ class Measured:
 
 
 def detect_expert(ckpt: str | Path) -> str:
-    """distilbert_local for our student files, mockingjay_local for s3prl's Mockingjay checkpoints."""
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and state.get("format") == STUDENT_FORMAT:
-            return "distilbert_local"
-    except Exception:  # noqa: BLE001 - s3prl's pickled checkpoints are not weights-only
-        pass
-    return "mockingjay_local"
+    """distilbert_local for our student files, mockingjay_local for s3prl's Mockingjay-family checkpoints; both are
+    read weights-only (s3prl's with its few pickled classes allowed), so a hostile file is refused, not run."""
+    state = read_states(ckpt)
+    if state.get("format") == STUDENT_FORMAT:
+        return "distilbert_local"
+    if "Transformer" in state:
+        return "mockingjay_local"
+    raise CheckpointError(f"{ckpt}: neither an audio-distilbert student file nor an s3prl Mockingjay-family "
+                          f"checkpoint (keys {sorted(map(str, state))}); name its s3prl hub entry with --teacher-expert")
 
 
 def load_measured(ckpt: str | Path, expert: str | None = None, name: str = "") -> Measured:
     """Load `ckpt` through s3prl's hub entry `expert` (detected when None), in eval mode."""
     import s3prl.hub
 
-    apply_s3prl_compat()  # mockingjay_local unpickles s3prl's own checkpoint
+    apply_s3prl_compat()  # mockingjay_local loads s3prl's own checkpoint with torch's default, weights-only
     register_in_process()
     expert = expert or detect_expert(ckpt)
     upstream = getattr(s3prl.hub, expert)(ckpt=str(ckpt)).eval()

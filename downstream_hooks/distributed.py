@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from .patching import require
+
 
 @dataclass(frozen=True)
 class Rank:
@@ -94,6 +96,7 @@ class QuietTqdm(tqdm):
 def distributed_runner(base: type, rank: Rank) -> type:
     """s3prl's Runner whose upstream becomes rank `rank` of the DDP job as soon as it is built (before the
     optimizer sees its parameters)."""
+    require(base, "_get_upstream")
 
     class DistributedRunner(base):
         def _get_upstream(self):

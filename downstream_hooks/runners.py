@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import os
 import sys
-import types
 from pathlib import Path
+
+from distilbert_configs import config_path
 
 from .compat import apply_s3prl_compat
 from .distributed import QuietTqdm, Rank, Unlogged, distributed_runner, start_process_group, stop_process_group
+from .patching import module_with, patch, require
 from .registration import PRETRAIN_NAME, pretrain_config_dir, register_in_process, s3prl_dir
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
 def _flag_value(argv: list[str], *names: str) -> str | None:
@@ -30,7 +30,7 @@ def with_default_downstream_config(argv: list[str]) -> list[str]:
     if _flag_value(argv, "-c", "--config") or _flag_value(argv, "-e", "--past_exp"):
         return argv
     task = _flag_value(argv, "-d", "--downstream")
-    config = CONFIG_DIR / "downstream" / f"{task}.yaml"
+    config = config_path("downstream", f"{task}.yaml")
     return [*argv, "-c", str(config)] if task and config.is_file() else argv
 
 
@@ -56,14 +56,6 @@ def _with_default_pretrain_configs(argv: list[str]) -> list[str]:
     return argv
 
 
-def _module_with(module: types.ModuleType, **overrides: object) -> types.ModuleType:
-    """A copy of `module` with some attributes replaced, to hand to one s3prl module as its global."""
-    proxy = types.ModuleType(module.__name__)
-    proxy.__dict__.update(module.__dict__)
-    proxy.__dict__.update(overrides)
-    return proxy
-
-
 def _skip(*args: object, **kwargs: object) -> None:
     """What a torchrun rank other than 0 does instead of writing or deleting a file of the experiment."""
 
@@ -84,6 +76,7 @@ def schedule_following_config(base: type) -> type:
     """s3prl's pretraining Runner whose learning-rate schedule ends at the config's `runner.total_steps` also on
     resume. Its `*_with_schedule` optimizers keep the schedule (with its total) inside the optimizer state, so
     `-e OLD -o config.runner.total_steps=MORE` would otherwise train the extra steps at a learning rate of zero."""
+    require(base, "_get_optimizer")
 
     class Runner(base):
         def _get_optimizer(self, model_params):
@@ -115,16 +108,16 @@ def run_pretrain(argv: list[str]) -> None:
     register_in_process()
     rank = Rank.from_env()
     writes = rank is None or rank.is_main
-    script.os = _module_with(os, listdir=_listdir_with_our_task(root / "pretrain"))
-    pretrain.runner.torch = _module_with(pretrain.runner.torch, save=atomic_save if writes else _skip)
-    script.Runner = schedule_following_config(script.Runner)
+    patch(script, "os", module_with(os, listdir=_listdir_with_our_task(root / "pretrain")))
+    patch(pretrain.runner, "torch", module_with(pretrain.runner.torch, save=atomic_save if writes else _skip))
+    patch(script, "Runner", schedule_following_config(script.Runner))
     if rank is not None:
-        script.Runner = distributed_runner(script.Runner, rank)
+        patch(script, "Runner", distributed_runner(script.Runner, rank))
     if not writes:  # a torchrun rank other than 0: the experiment folder and the console are rank 0's
-        pretrain.runner.os = _module_with(pretrain.runner.os, remove=_skip)  # pruning old checkpoints
-        pretrain.runner.SummaryWriter = Unlogged
-        pretrain.runner.tqdm = QuietTqdm
-        script.copyfile = _skip  # run_pretrain.py's copies of the configs
+        patch(pretrain.runner, "os", module_with(pretrain.runner.os, remove=_skip))  # pruning old checkpoints
+        patch(pretrain.runner, "SummaryWriter", Unlogged)
+        patch(pretrain.runner, "tqdm", QuietTqdm)
+        patch(script, "copyfile", _skip)  # run_pretrain.py's copies of the configs
     parse = script.get_pretrain_args
 
     def parse_and_check() -> tuple:
@@ -143,7 +136,7 @@ def run_pretrain(argv: list[str]) -> None:
             start_process_group(rank, args.device)
         return args, config
 
-    script.get_pretrain_args = parse_and_check
+    patch(script, "get_pretrain_args", parse_and_check)
     sys.argv = ["run_pretrain.py", *_with_default_pretrain_configs(argv)]
     script.main()
     stop_process_group()  # not after a failure: the other ranks may never reach its barrier; torchrun stops them

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from distilbert_pretrain.dataset import ResumableBucketSampler
-from distilbert_pretrain.export import read_states
+from upstream_distilbert.s3prl_states import read_states
 from downstream_hooks.results import read_scalars
 
 from .conftest import REPO, cli, run, runner_config, write_yaml
@@ -143,3 +143,17 @@ def test_dataparallel_and_torchrun_do_not_combine(corpus: dict) -> None:
     expert = UpstreamPretrainExpert(corpus, NO_DROPOUT, device="cpu", multi_gpu=True)
     with pytest.raises(ValueError, match="--multi_gpu"):
         expert.distribute(0, 2, gradient_accumulate_steps=1, seed=0)
+
+
+def test_s3prls_runner_saves_through_our_atomic_writer_on_rank_0_only(corpus: dict, tmp_path: Path) -> None:
+    """In a real two-rank run, every checkpoint s3prl's runner writes goes through atomic_save (the patch of its
+    torch.save took effect), and only rank 0 writes: checkpoints, TensorBoard and the config copies."""
+    out = torchrun(2, str(REPO / "tests" / "save_spy.py"), *_flags(tmp_path, "spied", corpus, accumulate=1),
+                   cwd=tmp_path)
+    saves = [line.split(maxsplit=2)[1:] for line in out.splitlines() if line.startswith("ATOMIC_SAVE ")]
+    assert saves and {rank for rank, _ in saves} == {"rank=0"}
+    written = sorted(p.name for p in (tmp_path / "spied").iterdir())
+    assert sorted(Path(path).name for _, path in saves) == [n for n in written if n.endswith(".ckpt")]
+    others = [n for n in written if not n.endswith(".ckpt")]
+    assert len(others) == 3 and {"config_model.yaml", "config_runner.yaml"} < set(others)
+    assert [n for n in others if n.startswith("events.out.tfevents")]

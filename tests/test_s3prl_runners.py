@@ -1,6 +1,8 @@
 """s3prl's own downstream runner on our upstream: the literal command after `s3prl install`, and ours."""
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -38,11 +40,19 @@ def test_literal_run_downstream_after_install_then_uninstall_restores_s3prl(stud
     assert "not installed" in run([*cli(), "s3prl", "status"]).stdout
 
 
-def test_audio_distilbert_downstream_from_any_directory(student_ckpt: Path, tmp_path: Path) -> None:
+def test_audio_distilbert_downstream_from_any_directory_and_resume_weights_only(student_ckpt: Path,
+                                                                                 tmp_path: Path) -> None:
     before = tree_digest(s3prl_dir())
     run([*cli(), "downstream", *_downstream_flags(student_ckpt, tmp_path / "exp")], cwd=tmp_path)
     assert (tmp_path / "exp" / "states-4.ckpt").is_file()
     assert tree_digest(s3prl_dir()) == before  # nothing installed into s3prl
+    # s3prl's own resume loads its pickled checkpoint with torch's default (weights-only) and our allow-list;
+    # nothing turns weights-only loading off
+    env = {k: v for k, v in os.environ.items() if k != "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"}
+    resumed = subprocess.run([*cli(), "downstream", "-m", "train", "-e", str(tmp_path / "exp" / "states-4.ckpt"),
+                              "--device", "cpu"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
 
 
 def test_subcommands_have_help() -> None:

@@ -6,10 +6,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from downstream_hooks.registration import register_in_process
+from upstream_distilbert import hubconf
 from upstream_distilbert.config import AudioConfig, ConfigError
 from upstream_distilbert.expert import UpstreamExpert
 from upstream_distilbert.model import AudioDistilBert
+from upstream_distilbert.s3prl_states import allow_s3prl_checkpoints
 
 from .config import TeacherConfig
 
@@ -21,8 +22,9 @@ class Teacher:
     def __init__(self, config: TeacherConfig, audio: AudioConfig, device: str) -> None:
         import s3prl.hub
 
-        register_in_process()  # so that our own checkpoints can teach through `distilbert_local`
-        entry = getattr(s3prl.hub, config.expert, None)
+        allow_s3prl_checkpoints()  # s3prl's upstreams load their own checkpoints with torch's default (weights-only)
+        source = hubconf if config.expert in hubconf.__all__ else s3prl.hub  # ours, or any of s3prl's
+        entry = getattr(source, config.expert, None)
         if entry is None or config.expert.startswith("_"):
             raise ConfigError(f"teacher.expert: {config.expert!r} is not an s3prl hub entry (see s3prl.hub.options())")
         if config.ckpt and not Path(config.ckpt).is_file():

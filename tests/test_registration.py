@@ -1,0 +1,119 @@
+"""`audio-distilbert s3prl install|uninstall` on a copy of s3prl's files: atomic, recoverable, never destroying a
+user's edits, and refusing an unsupported s3prl. (The literal commands on the real s3prl are in
+test_s3prl_runners, the uninstalled package in test_wheel.)"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import s3prl
+
+from downstream_hooks import registration
+from downstream_hooks.patching import S3prlMismatch, module_with, patch
+from downstream_hooks.registration import (
+    LEGACY_HUB_BLOCKS,
+    LEGACY_SHIMS,
+    PRETRAIN_MARKER,
+    STAGING_PREFIX,
+    UserEdited,
+    install,
+    s3prl_dir,
+    uninstall,
+)
+
+from .conftest import tree_digest
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """s3prl's hub.py and pretrain/ folder, copied."""
+    copy = tmp_path / "s3prl"
+    copy.mkdir()
+    shutil.copyfile(s3prl_dir() / "hub.py", copy / "hub.py")
+    shutil.copytree(s3prl_dir() / "pretrain", copy / "pretrain", ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def test_install_twice_then_uninstall_restores_every_byte(root: Path) -> None:
+    before = tree_digest(root)
+    assert install(root).hub_registered and install(root).pretrain_registered
+    assert (root / "hub.py").read_text().count(registration.BLOCK_BEGIN) == 1
+    assert not list((root / "pretrain").glob(f"{STAGING_PREFIX}*"))
+    status = uninstall(root)
+    assert not status.hub_registered and not status.pretrain_registered
+    assert tree_digest(root) == before
+
+
+def test_leftovers_of_interrupted_runs_are_finished_or_undone(root: Path) -> None:
+    before = tree_digest(root)
+    # killed while assembling the folder: a staging copy is left beside s3prl's tasks
+    (root / "pretrain" / f"{STAGING_PREFIX}abc").mkdir()
+    (root / "pretrain" / f"{STAGING_PREFIX}abc" / "pretrain_expert.py").write_text("half")
+    # an older version, killed after creating the folder and before its marker: ours by its shim
+    half = root / "pretrain" / "distilbert"
+    half.mkdir()
+    (half / "pretrain_expert.py").write_text(LEGACY_SHIMS[0])
+    install(root)
+    assert (half / PRETRAIN_MARKER).is_file() and not list((root / "pretrain").glob(f"{STAGING_PREFIX}*"))
+    uninstall(root)
+    assert tree_digest(root) == before
+    half.mkdir()
+    (half / "pretrain_expert.py").write_text(LEGACY_SHIMS[0])
+    (root / "hub.py").write_text((root / "hub.py").read_text() + LEGACY_HUB_BLOCKS[0])
+    uninstall(root)  # what an older install left is removed too
+    assert tree_digest(root) == before
+
+
+def test_edited_files_are_neither_overwritten_nor_deleted(root: Path) -> None:
+    install(root)
+    config = root / "pretrain" / "distilbert" / "config_model.yaml"
+    config.write_text(config.read_text() + "# my change\n")
+    with pytest.raises(UserEdited, match="edited since; not deleting them"):
+        uninstall(root)
+    with pytest.raises(UserEdited, match="edited since; not overwriting them"):
+        install(root)
+    assert config.read_text().endswith("# my change\n")
+    foreign = root / "pretrain" / "distilbert"
+    shutil.rmtree(foreign)
+    foreign.mkdir()
+    (foreign / "pretrain_expert.py").write_text("# someone else's task\n")
+    with pytest.raises(FileExistsError, match="not made by audio-distilbert"):
+        install(root)
+    uninstall(root)  # not ours: left alone
+    assert (foreign / "pretrain_expert.py").read_text() == "# someone else's task\n"
+    hub = root / "hub.py"
+    hub.write_text(hub.read_text() + registration.HUB_BLOCK.replace("raise", "pass"))
+    with pytest.raises(UserEdited, match="block was edited"):
+        uninstall(root)
+
+
+def test_hub_is_replaced_atomically(root: Path) -> None:
+    """A write that fails half-way leaves hub.py as it was and no temporary file."""
+    hub = root / "hub.py"
+    before = hub.read_bytes()
+    with pytest.raises(UnicodeEncodeError):
+        registration._atomic_write_text(hub, "x" * 100_000 + "\ud800")
+    assert hub.read_bytes() == before
+    assert sorted(p.name for p in root.iterdir()) == ["hub.py", "pretrain"]
+
+
+def test_an_unsupported_s3prl_is_refused_unless_forced(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(s3prl, "__version__", "0.5.0")
+    with pytest.raises(S3prlMismatch, match=r"s3prl 0\.5\.0 .* supports s3prl 0\.4\.18"):
+        install(root)
+    assert "not supported: audio-distilbert supports 0.4.18" in registration.status(root).describe()
+    assert install(root, force=True).hub_registered
+
+
+def test_patching_a_missing_attribute_fails_loudly() -> None:
+    import os
+    import types
+
+    target = types.SimpleNamespace(present=1)
+    patch(target, "present", 2)
+    assert target.present == 2
+    with pytest.raises(S3prlMismatch, match="has no absent, which audio-distilbert patches"):
+        patch(target, "absent", 3)
+    with pytest.raises(S3prlMismatch, match="os has no no_such_function"):
+        module_with(os, no_such_function=print)
