@@ -50,8 +50,19 @@ def _edit(student_ckpt: Path, tmp_path: Path, edit) -> Path:
         (lambda s: s["config"]["transformer"].update(num_hidden_layers=3), "missing key 'encoder.layers.2"),
         (lambda s: s["config"]["transformer"].update(hiden_size=3), "config.transformer: unknown key"),
         (lambda s: s["state_dict"].update(extra=torch.zeros(1)), "unexpected key 'extra'"),
+        (lambda s: s.update(version=True), "key 'version' is True, expected a positive integer"),
+        (lambda s: s["config"]["transformer"].update(hidden_size=2**40, num_attention_heads=1),
+         "hidden_size: expected an integer in 1..16384, got 1099511627776"),
+        (lambda s: s["config"]["transformer"].update(num_hidden_layers=10**6), "num_hidden_layers: expected an integer"),
+        (lambda s: s["config"]["audio"]["kaldi"]["fbank"].update(num_mel_bins=10**7), "num_mel_bins: expected an integer up to 1024"),
+        (lambda s: s["state_dict"].update({"encoder.final_norm": 1}), "unexpected key 'encoder.final_norm'"),
+        (lambda s: s["state_dict"].update({"spec_head.output.bias": torch.zeros(80, dtype=torch.int64)}),
+         "key 'spec_head.output.bias' has dtype torch.int64, expected torch.float32"),
+        (lambda s: s["state_dict"]["spec_head.output.bias"].__setitem__(3, float("nan")),
+         "key 'spec_head.output.bias' holds 1 NaN or infinite value(s)"),
     ],
-    ids=["format", "newer-version", "no-state-dict", "no-config", "shape", "missing-layer", "typo", "extra-key"],
+    ids=["format", "newer-version", "no-state-dict", "no-config", "shape", "missing-layer", "typo", "extra-key",
+         "bool-version", "huge-width", "huge-depth", "huge-mel", "non-tensor", "int-weights", "nan-weights"],
 )
 def test_bad_student_files_name_file_and_key(student_ckpt: Path, tmp_path: Path, edit, message: str) -> None:
     path = _edit(student_ckpt, tmp_path, edit)

@@ -10,7 +10,8 @@ import pytest
 import torch
 import yaml
 
-from distilbert_pretrain.export import export_student, read_states
+from distilbert_pretrain.export import export_student
+from upstream_distilbert.s3prl_states import read_states
 from distilbert_pretrain.pretrain_expert import UpstreamPretrainExpert
 from downstream_hooks.registration import s3prl_dir
 from upstream_distilbert import load_student
@@ -297,3 +298,49 @@ def test_a_run_killed_at_any_moment_resumes_from_its_last_checkpoint(corpus: dic
     # s3prl's resume takes its flags from the checkpoint (a new -o is dropped), so the run goes on to step 400.
     run([*cli(), "pretrain", "-e", str(expdir / f"states-{last}.ckpt")], cwd=tmp_path)
     assert read_states(sorted(expdir.glob("states-epoch-*.ckpt"))[-1])["Step"] == 400
+
+
+def test_unusable_audio_stops_pretraining_at_start_or_is_dropped_and_counted(corpus: dict, tmp_path: Path,
+                                                                             capsys: pytest.CaptureFixture) -> None:
+    import soundfile
+
+    broken = tmp_path / "broken"
+    shutil.copytree(Path(corpus["libri_root"]).parent, broken)
+    flacs = sorted((broken / "LibriSpeech").rglob("*.flac"))
+    audio, rate = soundfile.read(str(flacs[0]), dtype="float32")
+    soundfile.write(str(flacs[0]), audio[:200], rate)  # too short
+    flacs[1].write_bytes(b"not audio")  # corrupt
+    datarc = {**corpus, "libri_root": str(broken / "LibriSpeech"), "file_path": str(broken / "len_for_bucket")}
+    message = _expert_error(corpus, TINY, datarc)
+    assert "2 unusable audio file(s)" in message and "drop_bad_audio" in message
+    assert f"{flacs[0]}: 200 samples, expected at least 560" in message and f"{flacs[1]}: cannot read audio" in message
+    expert = UpstreamPretrainExpert({**datarc, "drop_bad_audio": True}, TINY, device="cpu")
+    batches = list(expert.get_train_dataloader())
+    assert "dropped 2 unusable audio file(s) of 12" in capsys.readouterr().out
+    assert sum(len(b["lengths"]) for b in batches) == 10
+
+
+class _Hostile:
+    """Unpickling this runs a shell command: what a malicious checkpoint would do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_hostile_checkpoints_are_refused_not_unpickled(tmp_path: Path) -> None:
+    import subprocess
+
+    marker = tmp_path / "owned"
+    evil = tmp_path / "states-1.ckpt"
+    torch.save({"Student": _Hostile(marker), "Upstream_Config": {}, "Transformer": {}}, evil)
+    for argv in (["export", str(evil), "-o", str(tmp_path / "s.ckpt")],
+                 ["bench", "--teacher", str(evil), "--student", str(evil)]):
+        proc = subprocess.run([*cli(), *argv], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2, proc.stderr
+        assert f"{evil}: cannot be read as an s3prl checkpoint with weights_only=True" in proc.stderr
+        assert not marker.exists()

@@ -87,7 +87,7 @@ def load_student(path: str | os.PathLike) -> AudioDistilBert:
     if state["format"] != STUDENT_FORMAT:
         raise CheckpointError(f"{path}: key 'format' is {state['format']!r}, expected {STUDENT_FORMAT!r}")
     version = state["version"]
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise CheckpointError(f"{path}: key 'version' is {version!r}, expected a positive integer")
     if version > STUDENT_VERSION:
         raise CheckpointError(
@@ -98,16 +98,19 @@ def load_student(path: str | os.PathLike) -> AudioDistilBert:
         config = ModelConfig.from_dict(state["config"], where="config")
     except ConfigError as error:
         raise CheckpointError(f"{path}: {error}") from error
+    with torch.device("meta"):  # shapes only: nothing is allocated until the weights are known to fit
+        skeleton = AudioDistilBert(config)
+    check_weights(skeleton.state_dict(), state["state_dict"], str(path))
     model = AudioDistilBert(config)
-    load_weights(model, state["state_dict"], str(path))
+    model.load_state_dict(state["state_dict"])
     return model
 
 
-def load_weights(model: torch.nn.Module, state_dict: Any, source: str) -> None:
-    """load_state_dict with an error naming `source` and each missing, unexpected or misshapen key."""
+def check_weights(expected: Mapping[str, torch.Tensor], state_dict: Any, source: str) -> None:
+    """Raise a CheckpointError naming `source` and each missing, unexpected, misshapen, non-float or non-finite
+    weight of `state_dict` against the tensors a model `expected`."""
     if not isinstance(state_dict, Mapping):
         raise CheckpointError(f"{source}: key 'state_dict' is {type(state_dict).__name__}, expected a dict of tensors")
-    expected = model.state_dict()
     problems = [f"missing key '{k}'" for k in expected if k not in state_dict]
     problems += [f"unexpected key '{k}'" for k in state_dict if k not in expected]
     for key, value in state_dict.items():
@@ -117,7 +120,16 @@ def load_weights(model: torch.nn.Module, state_dict: Any, source: str) -> None:
             problems.append(f"key '{key}' is {type(value).__name__}, expected a tensor")
         elif value.shape != expected[key].shape:
             problems.append(f"key '{key}' has shape {tuple(value.shape)}, the config needs {tuple(expected[key].shape)}")
+        elif value.dtype != expected[key].dtype and not (value.is_floating_point() and expected[key].is_floating_point()):
+            problems.append(f"key '{key}' has dtype {value.dtype}, expected {expected[key].dtype}")
+        elif value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            problems.append(f"key '{key}' holds {int((~torch.isfinite(value)).sum())} NaN or infinite value(s)")
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise CheckpointError(f"{source}: the weights do not fit the config: {shown}")
+
+
+def load_weights(model: torch.nn.Module, state_dict: Any, source: str) -> None:
+    """load_state_dict after `check_weights`, so a bad file is an error that names it."""
+    check_weights(model.state_dict(), state_dict, source)
     model.load_state_dict(state_dict)

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ACTIVATIONS = ("gelu", "relu", "swish", "silu", "tanh")
+# Upper bounds far beyond any speech transformer: a config (or a hostile student file) cannot ask for more.
+TRANSFORMER_LIMITS = {"hidden_size": 16384, "num_hidden_layers": 256, "num_attention_heads": 256,
+                      "intermediate_size": 65536}
+AUDIO_LIMITS = {"num_mel_bins": 1024, "delta_order": 4, "delta_win_length": 101, "sample_rate": 384000}
 
 
 class ConfigError(ValueError):
@@ -74,9 +78,9 @@ class TransformerConfig:
 
     def __post_init__(self) -> None:
         where = "transformer"
-        for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{where}.{key}: expected a positive integer, got {getattr(self, key)}")
+        for key, limit in TRANSFORMER_LIMITS.items():
+            if not 1 <= getattr(self, key) <= limit:
+                raise ConfigError(f"{where}.{key}: expected an integer in 1..{limit}, got {getattr(self, key)}")
         if self.hidden_size % self.num_attention_heads:
             raise ConfigError(
                 f"{where}.hidden_size: {self.hidden_size} is not divisible by "
@@ -138,15 +142,14 @@ class AudioConfig:
     sample_rate: int = 16000
 
     def __post_init__(self) -> None:
-        if self.num_mel_bins < 1:
-            raise ConfigError(f"audio.kaldi.fbank.num_mel_bins: expected a positive integer, got {self.num_mel_bins}")
-        if self.frame_shift <= 0 or self.frame_length < self.frame_shift:
+        for key, limit in AUDIO_LIMITS.items():
+            if not (0 if key == "delta_order" else 1) <= getattr(self, key) <= limit:
+                raise ConfigError(f"audio.{key}: expected an integer up to {limit}, got {getattr(self, key)}")
+        if not 0 < self.frame_shift <= self.frame_length <= 1000:
             raise ConfigError(
-                f"audio.kaldi.fbank: expected 0 < frame_shift <= frame_length, got "
+                f"audio.kaldi.fbank: expected 0 < frame_shift <= frame_length <= 1000 ms, got "
                 f"frame_shift={self.frame_shift}, frame_length={self.frame_length}"
             )
-        if self.delta_order < 0:
-            raise ConfigError(f"audio.delta.order: expected >= 0, got {self.delta_order}")
         hop = self.frame_shift * self.sample_rate / 1000
         if hop != int(hop):
             raise ConfigError(f"audio.kaldi.fbank.frame_shift: {self.frame_shift} ms is not a whole number of samples")
@@ -163,6 +166,11 @@ class AudioConfig:
     @property
     def window_samples(self) -> int:
         return int(self.frame_length * self.sample_rate / 1000)
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest waveform with two frames: per-utterance CMVN's standard deviation needs more than one."""
+        return self.window_samples + self.hop_samples
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "audio") -> "AudioConfig":

@@ -60,8 +60,7 @@ class FbankExtractor(nn.Module):
 
     @property
     def min_samples(self) -> int:
-        """Two frames: CMVN's standard deviation needs more than one."""
-        return self.config.window_samples + self.config.hop_samples
+        return self.config.min_samples
 
     def num_frames(self, num_samples: int) -> int:
         return 1 + (num_samples - self.config.window_samples) // self.config.hop_samples

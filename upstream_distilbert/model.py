@@ -11,7 +11,6 @@ frames are masked out of every attention so that a padded batch gives each utter
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 import torch.nn.functional as F

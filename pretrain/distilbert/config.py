@@ -132,6 +132,7 @@ class DataConfig:
     max_timestep: int = 0  # frames: > 0 skips longer utterances, < 0 shorter ones, 0 keeps all
     num_workers: int = 0
     seed: int = 1337  # shuffling, crops and masks derive from it, so a resumed run sees the same data
+    drop_bad_audio: bool = False  # unusable files listed in the CSVs: False stops at start, True drops them
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "pretrain_expert.datarc") -> "DataConfig":

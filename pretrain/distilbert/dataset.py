@@ -17,7 +17,9 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset, Sampler
+from tqdm import tqdm
 
+from upstream_distilbert.audio_files import AudioProblems, audio_file_samples
 from upstream_distilbert.features import FbankExtractor, check_wave, read_wave
 
 from .config import DataConfig, TaskConfig
@@ -52,11 +54,33 @@ def read_length_csvs(data: DataConfig) -> list[tuple[str, int]]:
     return sorted(rows, key=lambda r: -r[1])
 
 
+def usable_rows(rows: list[tuple[str, int]], data: DataConfig, extractor: FbankExtractor) -> list[tuple[str, int]]:
+    """The rows whose audio this front end can read (checked from the headers, before any training), so that one
+    bad file cannot end a run mid-way. Problems stop the run with every one listed, or with
+    `datarc.drop_bad_audio` are dropped and counted."""
+    usable, problems = [], []
+    for path, length in tqdm(rows, desc="checking audio", unit="file", mininterval=2):
+        try:
+            audio_file_samples(path, extractor.config.sample_rate, extractor.min_samples)
+            usable.append((path, length))
+        except ValueError as error:
+            problems.append(str(error))
+    if problems and not data.drop_bad_audio:
+        raise AudioProblems(f"datarc (libri_root={data.libri_root}, sets={list(data.sets)}); fix or remove them, "
+                            "or set pretrain_expert.datarc.drop_bad_audio: true to train without them", problems)
+    if problems:
+        print(f"[UpstreamPretrainExpert] - dropped {len(problems)} unusable audio file(s) of {len(rows)} "
+              f"(datarc.drop_bad_audio), e.g. {problems[0]}")
+    if not usable:
+        raise ValueError(f"datarc (libri_root={data.libri_root}): no usable audio in sets {list(data.sets)}")
+    return usable
+
+
 class BucketDataset(Dataset):
     """Index (epoch, bucket) -> one training batch as a dict of tensors (padded, with lengths)."""
 
     def __init__(self, data: DataConfig, task: TaskConfig, extractor: FbankExtractor) -> None:
-        rows = read_length_csvs(data)
+        rows = usable_rows(read_length_csvs(data), data, extractor)
         self.buckets = [rows[i : i + data.train_batch_size] for i in range(0, len(rows), data.train_batch_size)]
         self.data, self.task, self.extractor = data, task, extractor
 
