@@ -75,11 +75,17 @@ ensure_env() {
     flock -u 9
 }
 
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=""
+apt_update() {
+    [ -n "$apt_updated" ] && return
+    as_root apt-get update -qq && apt_updated=1
+}
+
 apt_install() {
     log "installing $* with apt-get"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+    apt_update && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
 }
 
 # System programs the corpus needs (Debian main): flite renders speech and reports its phone timings.
@@ -88,23 +94,40 @@ ensure_system_packages() {
 }
 
 # The corpus's optional extra speakers (`corpus --mbrola-speakers N`): espeak-ng with MBROLA's us1, us2 and en1
-# voices. mbrola is in Debian contrib and its voices in non-free (non-commercial licence): when apt offers no
-# mbrola package, this adds those components of the machine's Debian release as one more source list.
+# voices. mbrola is in Debian contrib and its voices in non-free (non-commercial licence). When apt offers no
+# mbrola after an update, on Debian only, this adds those components of the machine's own Debian entries (same
+# URIs, suites and keys; scripts/apt_contrib_sources.py) as one more source list, and removes it again if the
+# update or the install through it fails.
 ensure_mbrola() {
     local missing=()
     command -v espeak-ng >/dev/null || missing+=(espeak-ng)
     command -v mbrola >/dev/null || missing+=(mbrola)
     for voice in us1 us2 en1; do [ -f "/usr/share/mbrola/$voice/$voice" ] || missing+=("mbrola-$voice"); done
     [ ${#missing[@]} -eq 0 ] && return
-    if [ -z "$(apt-cache madison mbrola 2>/dev/null)" ]; then
-        local codename list=/etc/apt/sources.list.d/audio-distilbert-contrib-non-free.sources
-        codename=$(. /etc/os-release && echo "${VERSION_CODENAME:?not a Debian release}")
-        log "adding Debian $codename contrib and non-free to apt's sources ($list)"
-        printf '%s\n' "Types: deb" "URIs: http://deb.debian.org/debian" "Suites: $codename" \
-            "Components: contrib non-free" "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" |
-            { [ "$(id -u)" -eq 0 ] && cat >"$list" || sudo tee "$list" >/dev/null; }
+    apt_update
+    if [ -n "$(apt-cache madison mbrola 2>/dev/null)" ]; then
+        apt_install "${missing[@]}"
+        return
     fi
-    apt_install "${missing[@]}"
+    local list=/etc/apt/sources.list.d/audio-distilbert-contrib-non-free.sources entries
+    if [ "$(. /etc/os-release && echo "${ID:-}")" != debian ]; then
+        log "apt offers no mbrola and this is not Debian: install espeak-ng, mbrola and its us1, us2, en1 voices yourself"
+        return 1
+    fi
+    entries=$(python3 "$repo/scripts/apt_contrib_sources.py")
+    if [ -z "$entries" ]; then
+        log "apt offers no mbrola, and no Debian entry with 'main' for this release was found to add contrib/non-free to"
+        return 1
+    fi
+    log "adding contrib and non-free of this machine's Debian entries to apt's sources ($list)"
+    printf '%s\n' "$entries" | as_root tee "$list" >/dev/null
+    apt_updated=""
+    if ! apt_install "${missing[@]}"; then
+        log "installing ${missing[*]} through $list failed: removing that source list again"
+        as_root rm -f "$list"
+        as_root apt-get update -qq || true
+        return 1
+    fi
 }
 
 ensure_system_packages
