@@ -114,16 +114,8 @@ def bench(teacher_ckpt: str, student_ckpt: str, max_seconds: float = 30.0, repea
     return doc
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--teacher", required=True, help="teacher checkpoint: a student file or s3prl Mockingjay states")
-    parser.add_argument("--teacher-expert", help="s3prl hub entry for the teacher (default: detected)")
-    parser.add_argument("--student", required=True, help="student file (audio-distilbert export)")
-    parser.add_argument("--seconds", type=float, default=30.0, help="longest input measured (of 1, 10, 30 s)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per point (median), after one warm-up")
-    parser.add_argument("--json", help="write the results here")
-
-
 def run(args: argparse.Namespace) -> dict:
+    """`audio-distilbert bench` (its flags are defined by the command line, which imports this module only then)."""
     doc = bench(args.teacher, args.student, args.seconds, args.repeats, args.teacher_expert)
     text = json.dumps(doc, indent=2)
     if args.json:

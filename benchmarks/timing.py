@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 
-_LIBC = ctypes.CDLL("libc.so.6")
 
 
 def interleaved_medians(fns: dict[str, Callable[[], object]], rounds: int = 3) -> dict[str, float]:
@@ -43,11 +42,19 @@ def peak_memory_mib(fn: Callable[[], object], device: str = "cpu") -> float:
         fn()
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - base) / 2**20
-    _LIBC.malloc_trim(0)
+    _release_freed_heap()
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
     base = _rss_kib("VmRSS:")
     fn()
     return max(_rss_kib("VmHWM:") - base, 0) / 1024
+
+
+def _release_freed_heap() -> None:
+    """glibc's malloc_trim, where the C library is glibc (elsewhere freed memory may still count as resident)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def gemm_probe(size: int = 1024) -> tuple[Callable[[], object], float]:

@@ -1,1 +1,1 @@
-"""The glue to s3prl: registering the plugin, compatibility with today's torch stack, and running s3prl's runners."""
+"""The glue to s3prl: registering the plugin, patching s3prl through one checked helper, running its runners in-process (and under torchrun), and reading their results."""

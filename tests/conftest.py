@@ -33,7 +33,7 @@ def student_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """12 utterances of the built-in corpus (3 speakers), and the pretraining datarc that reads them."""
-    from downstream_hooks.corpus import build_corpus
+    from distilbert_corpus.corpus import build_corpus
 
     root = tmp_path_factory.mktemp("corpus")
     build_corpus(root, speakers=3, utterances_per_speaker=4, test_speakers=1)

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import soundfile
 
-from downstream_hooks import synthesizers
-from downstream_hooks.corpus import frame_labels
-from downstream_hooks.phones import NUM_CLASSES
+from distilbert_corpus import synthesizers
+from distilbert_corpus.corpus import frame_labels
+from distilbert_corpus.phones import NUM_CLASSES
 
 from .conftest import REPO, cli, run
 
@@ -187,7 +187,7 @@ def test_cpc_phone_check_passes_the_corpus_and_names_each_break(corpus: Path, tm
                 "--phones", str(corpus / "cpc_phone")])
     assert "48 utterances match their audio" in proc.stdout
 
-    from downstream_hooks.prepare import check_cpc_phone
+    from distilbert_corpus.prepare import check_cpc_phone
 
     broken = tmp_path / "cpc_phone"
     broken.mkdir()

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import soundfile
 import torch
 
-from downstream_hooks.corpus import build_corpus
-from downstream_hooks.prepare import prepare_length_csvs
+from distilbert_corpus.corpus import build_corpus
+from distilbert_corpus.prepare import prepare_length_csvs
 
 from .conftest import cli, run
 
@@ -59,3 +61,73 @@ def test_extract_all_layers_or_one(libri: Path, student_ckpt: Path, tmp_path: Pa
         frames = 1 + (soundfile.info(str(flac)).frames - 400) // 160
         assert every.shape == (3, frames, 32)
         assert torch.equal(torch.load(tmp_path / "one" / rel, weights_only=True), every[2])
+
+
+def _bad_copies(libri: Path, folder: Path) -> dict[str, Path]:
+    """Unusable variants of a real corpus utterance, each in its own LibriSpeech-layout file."""
+    audio, rate = soundfile.read(str(next(libri.rglob("*.flac"))), dtype="float32")
+    folder.mkdir(parents=True)
+    bad = {"stereo": folder / "1-1-0001.flac", "8khz": folder / "1-1-0002.flac", "short": folder / "1-1-0003.flac",
+           "corrupt": folder / "1-1-0004.flac"}
+    soundfile.write(str(bad["stereo"]), np.stack([audio, audio], axis=1), rate)
+    soundfile.write(str(bad["8khz"]), audio[::2], 8000)
+    soundfile.write(str(bad["short"]), audio[:300], rate)
+    bad["corrupt"].write_bytes(b"fLaC not really")
+    soundfile.write(str(folder / "1-1-0000.flac"), audio, rate)  # one good file beside them
+    return bad
+
+
+def test_prepare_lists_every_unusable_file(libri: Path, tmp_path: Path) -> None:
+    bad = _bad_copies(libri, tmp_path / "root" / "train-clean-100" / "1" / "1")
+    proc = subprocess.run([*cli(), "prepare", str(tmp_path / "root"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "4 unusable audio file(s)" in proc.stderr
+    assert f"{bad['stereo']}: 2 channels, expected mono audio" in proc.stderr
+    assert f"{bad['8khz']}: sample rate 8000 Hz, expected 16000 Hz" in proc.stderr
+    assert f"{bad['short']}: 300 samples, expected at least 560" in proc.stderr
+    assert f"{bad['corrupt']}: cannot read audio" in proc.stderr
+    assert not (tmp_path / "out").exists()  # nothing written from a bad folder
+
+
+def test_corpus_never_deletes_what_it_did_not_write(tmp_path: Path) -> None:
+    from distilbert_corpus.corpus import COMPLETE_MARK, is_complete
+
+    real = tmp_path / "data"
+    (real / "LibriSpeech" / "train-clean-100").mkdir(parents=True)
+    (real / "LibriSpeech" / "train-clean-100" / "mine.flac").write_bytes(b"a real recording")
+    proc = subprocess.run([*cli(), "corpus", str(real), "--speakers", "3", "--utterances-per-speaker", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "not written by `audio-distilbert corpus`" in proc.stderr
+    assert (real / "LibriSpeech" / "train-clean-100" / "mine.flac").read_bytes() == b"a real recording"
+    ours = tmp_path / "ours"
+    build_corpus(ours, speakers=2, utterances_per_speaker=1, test_speakers=1)
+    assert is_complete(ours)
+    (ours / COMPLETE_MARK).unlink()  # as if killed before the end: not taken for a finished corpus
+    assert not is_complete(ours)
+    build_corpus(ours, speakers=2, utterances_per_speaker=1, test_speakers=1)  # its own folders: replaced
+    assert is_complete(ours) and len(list((ours / "LibriSpeech").rglob("*.flac"))) == 2
+
+
+def test_extract_refuses_clashing_names_names_a_bad_file_and_skips_finished_ones(libri: Path, student_ckpt: Path,
+                                                                                  tmp_path: Path) -> None:
+    from distilbert_cli.extract import extract
+
+    wavs = tmp_path / "wavs"
+    wavs.mkdir()
+    audio, rate = soundfile.read(str(next(libri.rglob("*.flac"))), dtype="float32")
+    soundfile.write(str(wavs / "x.flac"), audio, rate)
+    soundfile.write(str(wavs / "x.wav"), audio, rate)
+    with pytest.raises(ValueError, match=r"would write the same output file, so one would be lost: .*x\.flac and .*x\.wav"):
+        extract(student_ckpt, wavs, tmp_path / "out")
+    (wavs / "x.wav").unlink()
+    soundfile.write(str(wavs / "y.wav"), audio[:300], rate)
+    with pytest.raises(ValueError, match=rf"{wavs / 'y.wav'}: 300 samples is too short"):
+        extract(student_ckpt, wavs, tmp_path / "out")
+    (wavs / "y.wav").unlink()
+    soundfile.write(str(wavs / "z.wav"), audio[: len(audio) // 2], rate)
+    assert extract(student_ckpt, wavs, tmp_path / "out") == (1, 1)  # x.pt, written before y failed, is kept
+    first = (tmp_path / "out" / "x.pt").stat().st_mtime_ns
+    (tmp_path / "out" / "z.pt").unlink()  # as if the run had stopped before z
+    assert extract(student_ckpt, wavs, tmp_path / "out") == (1, 1)
+    assert (tmp_path / "out" / "x.pt").stat().st_mtime_ns == first

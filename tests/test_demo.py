@@ -1,36 +1,21 @@
-"""`audio-distilbert demo --quick` end to end: corpus, teacher, student, three phone_linear runs, timing."""
+"""The demo's pieces: the shipped teacher, resuming an interrupted pretraining step. (The quick demo runs end to end
+from an installed wheel in test_wheel.)"""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+import pytest
 import torch
 
-from .conftest import REPO, cli, run
-
-
-def test_quick_demo_writes_sane_results(tmp_path: Path) -> None:
-    proc = run([*cli(), "demo", "--workdir", str(tmp_path), "--quick"], timeout=900)
-    assert "retention" in proc.stdout
-    assert "schedule now ends at step 12 (runner.total_steps), not 8" in proc.stdout  # the teacher's 2nd phase
-    results = json.loads((tmp_path / "results.json").read_text())
-    models = results["models"]
-    assert 0 <= models["fbank"]["test_acc"] <= 1
-    for name in ("teacher", "student"):
-        m = models[name]
-        assert 0 <= m["test_acc"] <= 1 and m["params"] > 0 and m["seconds_per_audio_second"] > 0
-    assert results["retention"] == models["student"]["test_acc"] / models["teacher"]["test_acc"]
-    assert results["size_ratio"] == models["teacher"]["params"] / models["student"]["params"] > 1.5
-    assert results["speedup"] > 0
-    assert (tmp_path / "results.png").stat().st_size > 10_000
-    assert (tmp_path / "teacher.ckpt").is_file() and (tmp_path / "student.ckpt").is_file()
+from .conftest import REPO, write_yaml
+from .test_pretrain import TINY
 
 
 def test_the_full_demo_distils_from_the_shipped_teacher(tmp_path: Path) -> None:
     """models/demo_teacher.ckpt is a weights-only student file of configs/pretrain/demo_teacher.yaml's shape, and
     the full demo picks it instead of training one."""
     from distilbert_pretrain.config import PretrainConfig
-    from downstream_hooks.demo import FULL, SHIPPED_TEACHER, _teacher
+    from distilbert_cli.demo import FULL, SHIPPED_TEACHER, _teacher
     from upstream_distilbert import load_student
 
     torch.load(SHIPPED_TEACHER, weights_only=True)
@@ -38,3 +23,25 @@ def test_the_full_demo_distils_from_the_shipped_teacher(tmp_path: Path) -> None:
     assert load_student(SHIPPED_TEACHER).config == config
     assert _teacher(tmp_path, FULL, tmp_path / "corpus") == SHIPPED_TEACHER
     assert not any(tmp_path.iterdir())  # nothing trained, nothing built
+
+
+def test_an_interrupted_pretraining_step_resumes_from_its_last_checkpoint(corpus: dict, tmp_path: Path,
+                                                                           capfd: pytest.CaptureFixture) -> None:
+    """A demo whose pretraining run stopped short of its steps (a kill during step 3 leaves the checkpoint of
+    step 2 as the newest) continues that run from its newest states-*.ckpt instead of starting it again."""
+    from distilbert_cli.demo import _pretrain
+    from upstream_distilbert.s3prl_states import read_states
+
+    root = Path(corpus["libri_root"]).parent
+    model = write_yaml(tmp_path / "model.yaml", TINY)
+    expdir = tmp_path / "pretrain" / "teacher"
+    _pretrain(tmp_path, "teacher", model, (2,), root)
+    (tmp_path / "teacher.ckpt").unlink()
+    newest = max(expdir.glob("states-*.ckpt"), key=lambda p: p.stat().st_mtime)
+    assert read_states(newest)["Step"] == 2
+    capfd.readouterr()
+    student = _pretrain(tmp_path, "teacher", model, (4,), root)
+    out = capfd.readouterr().out
+    assert f"[demo] audio-distilbert pretrain -e {newest}" in out
+    assert "Start a new experiment" not in out
+    assert max(read_states(p)["Step"] for p in expdir.glob("states-*.ckpt")) == 4 and student.is_file()

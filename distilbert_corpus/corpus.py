@@ -37,6 +37,31 @@ TOLERANCE_FRAMES = 2
 CHAPTER = 1
 SET_NAME = "train-clean-100"
 PRETRAIN_SET = "train-speakers"
+SUBFOLDERS = ("LibriSpeech", "cpc_phone", "len_for_bucket")
+OWNED_MARK = ".audio-distilbert-corpus"  # written first: the subfolders beside it are ours to replace
+COMPLETE_MARK = ".audio-distilbert-corpus-complete"  # written last: the corpus is whole
+
+
+def is_complete(out: str | Path) -> bool:
+    """Whether `out` holds a corpus whose build finished."""
+    return (Path(out) / COMPLETE_MARK).is_file()
+
+
+def _claim(out: Path) -> None:
+    """Make `out` ready for a new corpus: remove what an earlier `corpus` run wrote there, and refuse to touch
+    subfolders that it did not write (a real LibriSpeech, say)."""
+    present = [name for name in SUBFOLDERS if (out / name).exists()]
+    if present and not (out / OWNED_MARK).is_file():
+        raise FileExistsError(
+            f"{out}: already holds {', '.join(present)}, not written by `audio-distilbert corpus` (no {OWNED_MARK} "
+            "there); not deleting them: give corpus an empty or new folder"
+        )
+    (out / COMPLETE_MARK).unlink(missing_ok=True)
+    for name in present:
+        shutil.rmtree(out / name)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / OWNED_MARK).write_text("written by `audio-distilbert corpus`, which may replace "
+                                  f"{', '.join(SUBFOLDERS)} here\n")
 
 
 def frame_labels(phones: list[tuple[str, float]], num_samples: int) -> list[int] | None:
@@ -95,15 +120,14 @@ class CorpusReport:
 
 def build_corpus(out: str | Path, speakers: int = 8, utterances_per_speaker: int = 120, seed: int = 0,
                  jobs: int = 2, test_speakers: int = 2, mbrola_speakers: int = 0) -> CorpusReport:
-    """Write the whole corpus under `out` (replacing an earlier one there): `speakers` flite speakers, then
-    `mbrola_speakers` espeak-ng + MBROLA ones."""
+    """Write the whole corpus under `out` (replacing an earlier corpus there, never other files): `speakers` flite
+    speakers, then `mbrola_speakers` espeak-ng + MBROLA ones; the completion mark is written last."""
     out = Path(out)
     people = make_speakers(speakers, mbrola_speakers)
     check_installed(people)
     if not 1 <= test_speakers < len(people):
         raise ValueError(f"test speakers {test_speakers}: expected 1..{len(people) - 1} of {len(people)} speakers")
-    for sub in ("LibriSpeech", "cpc_phone", "len_for_bucket"):
-        shutil.rmtree(out / sub, ignore_errors=True)
+    _claim(out)
     work = [Job(out, s, u, seed) for s in people for u in range(utterances_per_speaker)]
     with Pool(jobs) as pool:
         results = list(tqdm(pool.imap(render, work, chunksize=4), total=len(work), desc="corpus", unit="utt"))
@@ -120,5 +144,6 @@ def build_corpus(out: str | Path, speakers: int = 8, utterances_per_speaker: int
     table = pd.read_csv(lengths, index_col=0)
     speaker = table["file_path"].str.split("/").str[1].astype(int)
     table[~speaker.isin(held_out)].reset_index(drop=True).to_csv(lengths.with_name(f"{PRETRAIN_SET}.csv"))
+    (out / COMPLETE_MARK).write_text(f"{len(kept)} utterances, seed {seed}\n")
     return CorpusReport(len(kept), len(work) - len(kept), tuple(s.id for s in people if s.id not in held_out),
                         tuple(held_out), sum(n for _, n, _ in kept) / RATE)

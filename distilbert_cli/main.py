@@ -1,84 +1,86 @@
-"""The `audio-distilbert` command: one subcommand per job, each with --help."""
+"""The `audio-distilbert` command: one subcommand per job, each with --help.
+
+Each subcommand imports what it needs when it runs, so `--help` and the torch-free jobs (`corpus`, `prepare`,
+`s3prl`) start fast. A user's mistake (a missing file, a bad value, a refused action) ends with exit status 2 and
+the message alone; `--debug` shows the traceback too.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from . import registration
+from downstream_hooks.patching import S3prlMismatch
+from downstream_hooks.registration import UserEdited
+
+# Errors that report something about the user's input or machine, not a bug of ours.
+USER_ERRORS = (ValueError, OSError, S3prlMismatch, UserEdited)
 
 
-def _s3prl(args: argparse.Namespace) -> int:
-    action = {"install": registration.install, "uninstall": registration.uninstall, "status": registration.status}
-    print(action[args.action]().describe())
-    return 0
+def _s3prl(args: argparse.Namespace) -> None:
+    from downstream_hooks import registration
+
+    if args.action == "install":
+        print(registration.install(force=args.force).describe())
+    else:
+        print(getattr(registration, args.action)().describe())
 
 
-def _export(args: argparse.Namespace) -> int:
+def _export(args: argparse.Namespace) -> None:
     from distilbert_pretrain.export import export_student
 
-    path = export_student(args.states, args.output)
-    print(f"wrote {path}")
-    return 0
+    print(f"wrote {export_student(args.states, args.output)}")
 
 
-def _corpus(args: argparse.Namespace) -> int:
-    from .corpus import build_corpus
+def _corpus(args: argparse.Namespace) -> None:
+    from distilbert_corpus.corpus import build_corpus
 
     report = build_corpus(args.out, args.speakers, args.utterances_per_speaker, args.seed, args.jobs,
                           mbrola_speakers=args.mbrola_speakers)
     print(f"{report.utterances} utterances ({report.seconds / 60:.1f} min) in {args.out}; {report.dropped} dropped "
           f"(labels and audio disagreed by more than 2 frames); train speakers {list(report.train_speakers)}, "
           f"held-out test speakers {list(report.test_speakers)}")
-    return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _demo(args: argparse.Namespace) -> None:
     from .demo import run_demo, table
 
     results = run_demo(args.workdir, args.quick, args.retrain_teacher)
     print(table(results))
     print(f"wrote {Path(args.workdir) / 'results.json'} and {Path(args.workdir) / 'results.png'}")
-    return 0
 
 
-def _prepare(args: argparse.Namespace) -> int:
-    from .prepare import prepare_length_csvs
+def _prepare(args: argparse.Namespace) -> None:
+    from distilbert_corpus.prepare import check_cpc_phone, prepare_length_csvs
 
     for name, path in prepare_length_csvs(args.root, args.out).items():
         print(f"{name}: {path}")
     if args.phones:
-        from .prepare import check_cpc_phone
-
         print(f"{args.phones}: {check_cpc_phone(args.root, args.phones)} utterances match their audio")
-    return 0
 
 
-def _extract(args: argparse.Namespace) -> int:
+def _extract(args: argparse.Namespace) -> None:
     from .extract import extract
 
-    written = extract(args.ckpt, args.wav_dir, args.out, args.layer)
-    print(f"wrote {len(written)} files under {args.out}")
-    return 0
+    written, skipped = extract(args.ckpt, args.wav_dir, args.out, args.layer)
+    print(f"wrote {written} files under {args.out}; {skipped} already there were kept")
 
 
-def _results(args: argparse.Namespace) -> int:
+def _results(args: argparse.Namespace) -> None:
     import json
 
-    from .results import read_results
+    from downstream_hooks.results import read_results
 
     text = json.dumps(read_results(args.expdir), indent=2)
     if args.json:
         Path(args.json).write_text(text + "\n")
     print(text)
-    return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
+def _bench(args: argparse.Namespace) -> None:
     from distilbert_benchmarks import speed
 
     speed.run(args)
-    return 0
 
 
 # Subcommands that hand every flag to s3prl's runner (runners.run_<name>); argparse cannot pass such flags on.
@@ -87,7 +89,8 @@ PASSTHROUGH = ("downstream", "pretrain")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="audio-distilbert", description="Audio DistilBERT: distil speech transformers inside s3prl."
+        prog="audio-distilbert", description="Audio DistilBERT: distil speech transformers inside s3prl.",
+        epilog="--debug (anywhere): show the traceback of an error, not just its message",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -96,9 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="register the plugin in the installed s3prl (for its literal run_*.py commands), undo it, or show it",
         description="install: make `python run_downstream.py -u distilbert_local` and `python run_pretrain.py -u "
         "distilbert` (run from the s3prl package folder) and `s3prl.hub.distilbert_local` work; uninstall: restore "
-        "s3prl's files exactly; status: show.",
+        "s3prl's files exactly; status: show. Files you edited there are never overwritten or deleted.",
     )
     p.add_argument("action", choices=["install", "uninstall", "status"])
+    p.add_argument("--force", action="store_true", help="install into an s3prl version other than the supported one")
     p.set_defaults(func=_s3prl)
 
     sub.add_parser(
@@ -126,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default="demo", help="where everything goes (a finished step is reused)")
     p.add_argument("--quick", action="store_true", help="a tiny version for tests (about two minutes)")
     p.add_argument("--retrain-teacher", action="store_true",
-                   help="train the teacher here (about two hours on 2 cores) instead of using models/demo_teacher.ckpt")
+                   help="train the teacher here (about two hours on 2 cores) instead of using the shipped one")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("prepare", help="s3prl's length CSVs (<set>.csv) for a LibriSpeech-layout folder")
@@ -138,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="the student's representations of every utterance in a folder")
     p.add_argument("--ckpt", required=True, help="student file (audio-distilbert export)")
     p.add_argument("--wav-dir", required=True, help="folder searched recursively for .flac/.wav")
-    p.add_argument("--out", required=True, help="folder for one .pt per utterance")
+    p.add_argument("--out", required=True, help="folder for one .pt per utterance (those already there are kept)")
     p.add_argument("--layer", type=int, help="keep only this hidden state (0 = input embedding; default: all)")
     p.set_defaults(func=_extract)
 
@@ -147,23 +151,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the JSON here")
     p.set_defaults(func=_results)
 
-    from distilbert_benchmarks.speed import add_arguments
-
     p = sub.add_parser("bench", help="size, FLOPs, speed and efficiency of teacher and student, in one run")
-    add_arguments(p)
+    p.add_argument("--teacher", required=True, help="teacher checkpoint: a student file or s3prl Mockingjay states")
+    p.add_argument("--teacher-expert", help="s3prl hub entry for the teacher (default: detected)")
+    p.add_argument("--student", required=True, help="student file (audio-distilbert export)")
+    p.add_argument("--seconds", type=float, default=30.0, help="longest input measured (of 1, 10, 30 s)")
+    p.add_argument("--repeats", type=int, default=5, help="timed rounds per point (median), after one warm-up")
+    p.add_argument("--json", help="write the results here")
     p.set_defaults(func=_bench)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def _run(argv: list[str]) -> None:
     if argv and argv[0] in PASSTHROUGH:
-        from . import runners
+        from downstream_hooks import runners
 
         getattr(runners, f"run_{argv[0]}")(argv[1:])
-        return 0
+        return
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    args.func(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        _run(argv)
+    except USER_ERRORS as error:
+        if debug:
+            raise
+        print(f"audio-distilbert: error: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -22,11 +22,13 @@ from pathlib import Path
 
 import yaml
 
-from .corpus import PRETRAIN_SET, build_corpus
-from .results import read_results, read_scalars, read_scores
+from distilbert_configs import config_path
+from distilbert_corpus.corpus import PRETRAIN_SET, build_corpus, is_complete
+from distilbert_models import model_path
+from downstream_hooks.results import read_results, read_scalars, read_scores
+from upstream_distilbert.s3prl_states import read_states
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-SHIPPED_TEACHER = Path(__file__).resolve().parents[1] / "models" / "demo_teacher.ckpt"
+SHIPPED_TEACHER = model_path("demo_teacher.ckpt")
 COLOURS = {"fbank": "grey", "teacher": "tab:blue", "student": "tab:orange"}
 
 
@@ -59,7 +61,8 @@ def _command(*args: str, cwd: Path) -> None:
     print(f"[demo] audio-distilbert {' '.join(args)}", flush=True)
     proc = subprocess.run([exe, *args], cwd=cwd, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     if proc.returncode:
-        raise RuntimeError(f"[demo] audio-distilbert {' '.join(args[:3])} ... failed with exit code {proc.returncode}")
+        raise ChildProcessError(f"[demo] audio-distilbert {' '.join(args[:3])} ... failed with exit code {proc.returncode}; "
+                                "its output above says why, and rerunning the demo continues from there")
 
 
 def _datarc(corpus: Path) -> str:
@@ -72,7 +75,7 @@ def _held_out(corpus: Path) -> set[str]:
 
 
 def _corpus(path: Path, speakers: int, utterances_per_speaker: int) -> Path:
-    if not (path / "cpc_phone" / "test_split.txt").is_file():
+    if not is_complete(path):
         build_corpus(path, speakers, utterances_per_speaker)
     return path
 
@@ -81,18 +84,22 @@ def _pretrain(workdir: Path, name: str, model_config: Path, steps: tuple[int, ..
               lr: float | None = None) -> Path:
     """Pretrain (or find the finished run) and export its last checkpoint; return the student file. A run to
     `steps[0]`, then each next total resumes the finished run with that `total_steps` (`-e`), which restarts the
-    learning-rate schedule at its value for that step of the longer schedule. `lr` overrides demo_runner.yaml's."""
+    learning-rate schedule at its value for that step of the longer schedule. An interrupted phase resumes from
+    its newest checkpoint. `lr` overrides demo_runner.yaml's."""
     exported = workdir / f"{name}.ckpt"
     if exported.is_file():
         return exported
     expdir = workdir / "pretrain" / name
     for phase, total in enumerate(steps):
+        done = _saved_step(expdir)
+        if done >= total:
+            continue
         runner = (f"config.runner.total_steps={total},,config.runner.save_step={max(total // 3, 1)},,"
                   f"config.runner.log_step={max(total // 10, 1)}")
-        if phase == 0:
+        if done == 0 and phase == 0:
             overrides = [runner, _datarc(corpus), *([f"config.optimizer.lr={lr}"] if lr else [])]
             _command("pretrain", "-u", "distilbert", "-g", str(model_config),
-                     "-c", str(CONFIGS / "pretrain" / "demo_runner.yaml"), "-n", name, "-p", str(expdir),
+                     "-c", str(config_path("pretrain", "demo_runner.yaml")), "-n", name, "-p", str(expdir),
                      "--device", "cpu", "-o", ",,".join(overrides), cwd=workdir)
         else:
             _command("pretrain", "-e", str(_last_checkpoint(expdir)), "-o", runner, cwd=workdir)
@@ -102,6 +109,13 @@ def _pretrain(workdir: Path, name: str, model_config: Path, steps: tuple[int, ..
 
 def _last_checkpoint(expdir: Path) -> Path:
     return max(expdir.glob("states-*.ckpt"), key=lambda p: p.stat().st_mtime)
+
+
+def _saved_step(expdir: Path) -> int:
+    """The step of the newest checkpoint of a run (0 when it saved none yet)."""
+    if not any(expdir.glob("states-*.ckpt")):
+        return 0
+    return int(read_states(_last_checkpoint(expdir))["Step"])
 
 
 def _teacher(workdir: Path, plan: Plan, corpus: Path) -> Path:
@@ -117,7 +131,7 @@ def _teacher(workdir: Path, plan: Plan, corpus: Path) -> Path:
         if _held_out(source) != _held_out(corpus):
             raise ValueError(f"{source}: holds out speakers {sorted(_held_out(source))}, the demo corpus "
                              f"{sorted(_held_out(corpus))}; delete one of them to rebuild it")
-    return _pretrain(workdir, "teacher", CONFIGS / "pretrain" / "demo_teacher.yaml", plan.teacher_steps, source)
+    return _pretrain(workdir, "teacher", config_path("pretrain", "demo_teacher.yaml"), plan.teacher_steps, source)
 
 
 def _phone_linear(workdir: Path, name: str, upstream: list[str], plan: Plan, corpus: Path) -> dict:
@@ -125,7 +139,7 @@ def _phone_linear(workdir: Path, name: str, upstream: list[str], plan: Plan, cor
     if not (expdir / "log.log").is_file() or read_results(expdir)["last_step"] < plan.phone_steps:
         d = "config.downstream_expert.datarc"
         _command("downstream", "-m", "train", *upstream, "-d", "phone_linear",
-                 "-c", str(CONFIGS / "downstream" / "phone_linear_small.yaml"), "-p", str(expdir), "--device", "cpu",
+                 "-c", str(config_path("downstream", "phone_linear_small.yaml")), "-p", str(expdir), "--device", "cpu",
                  "-o", f"config.runner.total_steps={plan.phone_steps},,config.runner.eval_step={plan.phone_eval_step},,"
                        f"config.runner.save_step={plan.phone_eval_step},,"
                        f"config.runner.log_step={max(plan.phone_eval_step // 5, 1)},,"
@@ -211,7 +225,7 @@ def run_demo(workdir: str | Path, quick: bool = False, retrain_teacher: bool = F
     workdir.mkdir(parents=True, exist_ok=True)
     corpus = _corpus(workdir / "corpus", plan.speakers, plan.utterances_per_speaker)
     teacher = _teacher(workdir, plan, corpus)
-    student_config = yaml.safe_load((CONFIGS / "pretrain" / "demo_student.yaml").read_text())
+    student_config = yaml.safe_load(config_path("pretrain", "demo_student.yaml").read_text())
     student_config["teacher"]["ckpt"] = str(teacher)
     (workdir / "student.yaml").write_text(yaml.safe_dump(student_config))
     student = _pretrain(workdir, "student", workdir / "student.yaml", (plan.student_steps,), corpus,

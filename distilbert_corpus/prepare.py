@@ -11,7 +11,11 @@ import pandas as pd
 import soundfile
 from tqdm import tqdm
 
+from upstream_distilbert.audio_files import AudioProblems, audio_file_samples
+from upstream_distilbert.config import AudioConfig
+
 AUDIO_SUFFIXES = (".flac", ".wav")
+FRONT_END = AudioConfig()  # 16 kHz, 25 ms windows every 10 ms: what every model here reads
 
 
 def audio_files(root: Path) -> list[Path]:
@@ -19,7 +23,8 @@ def audio_files(root: Path) -> list[Path]:
 
 
 def prepare_length_csvs(root: str | Path, out: str | Path) -> dict[str, Path]:
-    """Write one CSV per top-level set folder of `root`; return {set: csv path}."""
+    """Write one CSV per top-level set folder of `root`; return {set: csv path}. Every file is checked first
+    (readable, 16 kHz, mono, at least two feature frames long): any problem stops it, every one listed."""
     root, out = Path(root), Path(out)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such LibriSpeech folder")
@@ -27,17 +32,20 @@ def prepare_length_csvs(root: str | Path, out: str | Path) -> dict[str, Path]:
     if not files:
         raise ValueError(f"{root}: no {'/'.join(AUDIO_SUFFIXES)} files below it")
     rows: dict[str, list[tuple[str, int]]] = {}
+    problems = []
     for path in tqdm(files, desc="lengths", unit="file"):
         relative = path.relative_to(root)
         if len(relative.parts) < 2:
-            raise ValueError(f"{path}: expected ROOT/<set>/.../<utterance>{path.suffix}, found it directly in {root}")
+            problems.append(f"{path}: expected ROOT/<set>/.../<utterance>{path.suffix}, found it directly in {root}")
+            continue
         try:
-            frames = soundfile.info(str(path)).frames
-        except RuntimeError as error:
-            raise ValueError(f"{path}: cannot read audio ({error})") from error
-        if frames <= 0:
-            raise ValueError(f"{path}: holds no samples")
-        rows.setdefault(relative.parts[0], []).append((str(relative), frames))
+            samples = audio_file_samples(path, FRONT_END.sample_rate, FRONT_END.min_samples)
+        except ValueError as error:
+            problems.append(str(error))
+            continue
+        rows.setdefault(relative.parts[0], []).append((str(relative), samples))
+    if problems:
+        raise AudioProblems(str(root), problems)
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, entries in rows.items():

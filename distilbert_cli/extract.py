@@ -1,0 +1,56 @@
+"""`audio-distilbert extract`: the student's representations of every utterance in a folder, one file each.
+
+OUT/<relative path>.pt holds a tensor (layers, frames, hidden) with every hidden state, or (frames, hidden) for
+`--layer N`; each loads with `torch.load(..., weights_only=True)`. Files are written atomically, so a rerun
+skips the ones already there and continues an interrupted extraction.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from distilbert_corpus.prepare import audio_files
+from upstream_distilbert.checkpoint import atomic_save
+from upstream_distilbert.expert import UpstreamExpert
+from upstream_distilbert.features import read_wave
+
+
+def output_paths(files: list[Path], wav_dir: Path, out: Path) -> dict[Path, Path]:
+    """Each audio file's output file; two inputs that would share one (`x.wav` and `x.flac`) are an error."""
+    targets: dict[Path, list[Path]] = defaultdict(list)
+    for path in files:
+        targets[(out / path.relative_to(wav_dir)).with_suffix(".pt")].append(path)
+    clashes = [" and ".join(map(str, sources)) for sources in targets.values() if len(sources) > 1]
+    if clashes:
+        raise ValueError(f"{wav_dir}: these files would write the same output file, so one would be lost: "
+                         f"{'; '.join(clashes[:5])}; rename or move one of each")
+    return {sources[0]: target for target, sources in targets.items()}
+
+
+def extract(ckpt: str | Path, wav_dir: str | Path, out: str | Path, layer: int | None = None) -> tuple[int, int]:
+    """Write the representations of every audio file under `wav_dir` that has none yet; return (written,
+    skipped)."""
+    wav_dir, out = Path(wav_dir), Path(out)
+    if not wav_dir.is_dir():
+        raise FileNotFoundError(f"{wav_dir}: no such folder")
+    files = audio_files(wav_dir)
+    if not files:
+        raise ValueError(f"{wav_dir}: no .flac/.wav files below it")
+    targets = output_paths(files, wav_dir, out)
+    todo = {source: target for source, target in targets.items() if not target.is_file()}
+    expert = UpstreamExpert(str(ckpt)).eval()
+    layers = expert.model.config.transformer.num_hidden_layers + 1
+    if layer is not None and not -layers <= layer < layers:
+        raise ValueError(f"--layer {layer}: {ckpt} has hidden states 0..{layers - 1} (input embedding = 0)")
+    with torch.inference_mode():
+        for path, target in tqdm(todo.items(), desc="extract", unit="file"):
+            wave = read_wave(path, expert.model.config.audio.sample_rate)
+            try:
+                hidden = torch.stack(expert([wave])["hidden_states"])[:, 0]  # (layers, frames, hidden)
+            except ValueError as error:  # the expert names the list index; name the file instead
+                raise ValueError(f"{path}: {str(error).split(': ', 1)[-1]}") from error
+            atomic_save(hidden if layer is None else hidden[layer].clone(), target)
+    return len(todo), len(targets) - len(todo)

@@ -1,0 +1,1 @@
+"""The built-in corpus: synthesized speech with exact frame-level phone labels, and length CSVs for any LibriSpeech-layout folder."""

@@ -1,0 +1,98 @@
+"""The wheel is the whole product: built from this tree, installed into a fresh environment (the clone nowhere on
+its path), it runs the quick demo from an empty folder; uninstalled, it leaves s3prl working."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from distilbert_cli.demo import QUICK
+from downstream_hooks.registration import s3prl_dir
+from downstream_hooks.results import read_scores
+from upstream_distilbert import load_student
+
+from .conftest import REPO, cli, run, tree_digest
+
+SKIP_IN_COPY = shutil.ignore_patterns(".git", "__pycache__", "build", "*.egg-info", "demo", "result", ".pytest_cache")
+
+
+def _fresh_environment(root: Path) -> Path:
+    """A new virtual environment whose only link to this one is the third-party packages (torch, s3prl, ...):
+    a folder of links to every entry of this environment's site-packages except audio-distilbert's own."""
+    env = root / "env"
+    run([sys.executable, "-m", "venv", "--without-pip", str(env)])
+    deps = root / "deps"
+    deps.mkdir()
+    ours = ("audio_distilbert", "__editable__", "_audio_distilbert")
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not entry.name.startswith(ours) and entry.suffix != ".pth":
+            (deps / entry.name).symlink_to(entry)
+    purelib = Path(run([str(env / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+                   .stdout.strip())
+    (purelib / "third_party.pth").write_text(f"{deps}\n")
+    return env
+
+
+def _final_step_accuracy(expdir: Path) -> float:
+    """The test accuracy at the best dev step, read straight from s3prl's log."""
+    scores = read_scores(expdir)
+    best = max(scores["dev"], key=lambda step: (scores["dev"][step], -step))
+    return scores["test"][best]
+
+
+def test_wheel_installs_runs_the_quick_demo_and_uninstalls_cleanly(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=SKIP_IN_COPY)
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"),
+         str(source)])
+    (wheel,) = (tmp_path / "dist").glob("audio_distilbert-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"distilbert_configs/pretrain/demo_student.yaml", "distilbert_configs/downstream/phone_linear_small.yaml",
+            "distilbert_models/demo_teacher.ckpt", "distilbert_pretrain/config_model.yaml"} <= names
+
+    env = _fresh_environment(tmp_path)
+    python, exe = str(env / "bin" / "python"), str(env / "bin" / "audio-distilbert")
+    run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q", str(wheel)])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    where = run([python, "-c", "import distilbert_cli, upstream_distilbert; print(distilbert_cli.__file__)"],
+                cwd=empty).stdout
+    assert str(env) in where and str(REPO) not in where
+    proc = run([exe, "demo", "--quick"], cwd=empty, timeout=900)
+    assert "schedule now ends at step 12 (runner.total_steps), not 8" in proc.stdout  # the teacher's 2nd phase
+    work = empty / "demo"
+    results = json.loads((work / "results.json").read_text())
+    models = results["models"]
+    for name in ("fbank", "teacher", "student"):
+        assert models[name]["test_acc"] == _final_step_accuracy(work / "downstream" / name)
+        assert models[name]["last_step"] == QUICK.phone_steps
+    teacher, student = load_student(work / "teacher.ckpt"), load_student(work / "student.ckpt")
+    assert models["teacher"]["params"] == teacher.num_parameters() != models["student"]["params"]
+    assert models["student"]["params"] == student.num_parameters()
+    assert results["retention"] == pytest.approx(models["student"]["test_acc"] / models["teacher"]["test_acc"])
+    assert (work / "results.png").stat().st_size > 10_000
+
+    before = tree_digest(s3prl_dir())
+    try:
+        run([exe, "s3prl", "install"], cwd=empty)
+        run([sys.executable, "-m", "pip", "--python", python, "uninstall", "-y", "-q", "audio-distilbert"])
+        assert not (env / "bin" / "audio-distilbert").exists()
+        probe = "import s3prl.hub as hub; print('entries', len(hub.options()), hasattr(hub, 'distilbert_local'))"
+        out = run([python, "-c", probe], cwd=empty).stdout.splitlines()[-1].split()
+        assert out[0] == "entries" and int(out[1]) > 50 and out[2] == "False"
+        literal = subprocess.run([python, "run_pretrain.py", "-u", "distilbert", "-n", "x", "-p", str(tmp_path / "x"),
+                                  "--device", "cpu"],
+                                 cwd=s3prl_dir(), capture_output=True, text=True, timeout=300,
+                                 env=dict(os.environ, OMP_NUM_THREADS="1"))
+        assert literal.returncode != 0
+        assert "run_pretrain.py -u distilbert: audio-distilbert is not installed" in literal.stderr
+    finally:
+        run([*cli(), "s3prl", "uninstall"])
+    assert tree_digest(s3prl_dir()) == before
