@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from distilbert_corpus.prepare import audio_files
+from upstream_distilbert.audio_files import audio_files
 from upstream_distilbert.checkpoint import atomic_save
 from upstream_distilbert.expert import UpstreamExpert
 from upstream_distilbert.features import read_wave
@@ -34,12 +34,7 @@ def extract(ckpt: str | Path, wav_dir: str | Path, out: str | Path, layer: int |
     """Write the representations of every audio file under `wav_dir` that has none yet; return (written,
     skipped)."""
     wav_dir, out = Path(wav_dir), Path(out)
-    if not wav_dir.is_dir():
-        raise FileNotFoundError(f"{wav_dir}: no such folder")
-    files = audio_files(wav_dir)
-    if not files:
-        raise ValueError(f"{wav_dir}: no .flac/.wav files below it")
-    targets = output_paths(files, wav_dir, out)
+    targets = output_paths(audio_files(wav_dir), wav_dir, out)
     todo = {source: target for source, target in targets.items() if not target.is_file()}
     expert = UpstreamExpert(str(ckpt)).eval()
     layers = expert.model.config.transformer.num_hidden_layers + 1

@@ -11,26 +11,17 @@ import pandas as pd
 import soundfile
 from tqdm import tqdm
 
-from upstream_distilbert.audio_files import AudioProblems, audio_file_samples
+from upstream_distilbert.audio_files import AudioProblems, audio_file_samples, audio_files
 from upstream_distilbert.config import AudioConfig
 
-AUDIO_SUFFIXES = (".flac", ".wav")
 FRONT_END = AudioConfig()  # 16 kHz, 25 ms windows every 10 ms: what every model here reads
-
-
-def audio_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
 
 
 def prepare_length_csvs(root: str | Path, out: str | Path) -> dict[str, Path]:
     """Write one CSV per top-level set folder of `root`; return {set: csv path}. Every file is checked first
     (readable, 16 kHz, mono, at least two feature frames long): any problem stops it, every one listed."""
     root, out = Path(root), Path(out)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such LibriSpeech folder")
     files = audio_files(root)
-    if not files:
-        raise ValueError(f"{root}: no {'/'.join(AUDIO_SUFFIXES)} files below it")
     rows: dict[str, list[tuple[str, int]]] = {}
     problems = []
     for path in tqdm(files, desc="lengths", unit="file"):

@@ -39,7 +39,7 @@ def test_prepare_writes_s3prl_length_csvs(libri: Path, tmp_path: Path) -> None:
 
 
 def test_prepare_names_broken_input(libri: Path, tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no such LibriSpeech folder"):
+    with pytest.raises(FileNotFoundError, match="no such folder"):
         prepare_length_csvs(tmp_path / "absent", tmp_path / "out")
     broken = tmp_path / "broken" / "train-clean-100" / "1" / "2"
     broken.mkdir(parents=True)

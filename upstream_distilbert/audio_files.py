@@ -6,6 +6,8 @@ from pathlib import Path
 
 import soundfile
 
+AUDIO_SUFFIXES = (".flac", ".wav")
+
 
 class AudioProblems(ValueError):
     """Some audio files are unusable; the message lists every one with its path."""
@@ -14,6 +16,17 @@ class AudioProblems(ValueError):
         shown = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
         super().__init__(f"{where}: {len(problems)} unusable audio file(s):\n  {shown}")
         self.problems = problems
+
+
+def audio_files(root: Path) -> list[Path]:
+    """Every .flac/.wav file below the folder `root`, sorted; an error naming `root` when it is missing or holds
+    none."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    if not files:
+        raise ValueError(f"{root}: no {'/'.join(AUDIO_SUFFIXES)} files below it")
+    return files
 
 
 def audio_file_samples(path: str | Path, sample_rate: int, min_samples: int) -> int:
