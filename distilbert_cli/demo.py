@@ -1,7 +1,9 @@
 """`audio-distilbert demo`: the whole job on the built-in corpus, every step through s3prl's runners.
 
 corpus -> teacher -> student distilled from it -> export -> phone_linear on s3prl's `fbank`, the teacher and the
-student -> timing of teacher and student on the same audio -> a table, WORKDIR/results.json and WORKDIR/results.png.
+student, each with several seeds (features computed once per utterance, `--feature-cache`) and each also tested on
+speakers of another synthesizer that no model heard -> timing of teacher and student on the same audio -> a table of
+means ± std, WORKDIR/results.json and WORKDIR/results.png.
 Each step is a subprocess of this same command, as a user would run it, and a step whose output already exists is
 skipped, so an interrupted demo resumes.
 
@@ -25,11 +27,13 @@ import yaml
 from distilbert_configs import config_path
 from distilbert_corpus.corpus import PRETRAIN_SET, build_corpus, is_complete
 from distilbert_models import model_path
-from downstream_hooks.results import read_results, read_scalars, read_scores
+from downstream_hooks.results import read_results, read_scores
 from upstream_distilbert.s3prl_states import read_states
 
+from .report import MODELS, figure, over_seeds, ratio
+
 SHIPPED_TEACHER = model_path("demo_teacher.ckpt")
-COLOURS = {"fbank": "grey", "teacher": "tab:blue", "student": "tab:orange"}
+FIRST_SEED = 1337  # s3prl's default --seed; seed i of the demo is FIRST_SEED + i
 
 
 @dataclass(frozen=True)
@@ -44,15 +48,18 @@ class Plan:
     phone_steps: int
     phone_eval_step: int
     phone_eval_batch: int  # small for tiny corpora: s3prl's phone dataset drops an incomplete last bucket
+    seeds: int  # phone_linear runs per model, each with its own --seed
+    unseen_speakers: int  # espeak-ng + MBROLA speakers of the unseen-engine test set (0: none)
+    unseen_utterances_per_speaker: int
     timing_rounds: int
 
 
 FULL = Plan(speakers=8, utterances_per_speaker=120, train_teacher=False, teacher_utterances_per_speaker=500,
             teacher_steps=(6000, 11000), student_steps=1200, student_lr=1.4e-3, phone_steps=1000, phone_eval_step=500,
-            phone_eval_batch=16, timing_rounds=5)
+            phone_eval_batch=16, seeds=3, unseen_speakers=6, unseen_utterances_per_speaker=40, timing_rounds=5)
 QUICK = Plan(speakers=4, utterances_per_speaker=12, train_teacher=True, teacher_utterances_per_speaker=12,
              teacher_steps=(8, 12), student_steps=12, student_lr=1.4e-3, phone_steps=30, phone_eval_step=15,
-             phone_eval_batch=2, timing_rounds=2)
+             phone_eval_batch=2, seeds=2, unseen_speakers=3, unseen_utterances_per_speaker=4, timing_rounds=2)
 
 
 def _command(*args: str, cwd: Path) -> None:
@@ -134,19 +141,68 @@ def _teacher(workdir: Path, plan: Plan, corpus: Path) -> Path:
     return _pretrain(workdir, "teacher", config_path("pretrain", "demo_teacher.yaml"), plan.teacher_steps, source)
 
 
-def _phone_linear(workdir: Path, name: str, upstream: list[str], plan: Plan, corpus: Path) -> dict:
-    expdir = workdir / "downstream" / name
+def _datarc_paths(corpus: Path) -> str:
+    d = "config.downstream_expert.datarc"
+    return (f"{d}.libri_root={corpus / 'LibriSpeech'},,{d}.phone_path={corpus / 'cpc_phone'},,"
+            f"{d}.bucket_file={corpus / 'len_for_bucket'}")
+
+
+def _phone_linear(workdir: Path, name: str, upstream: list[str], plan: Plan, corpus: Path, seed: int) -> Path:
+    """One phone_linear run (or the finished one); returns its experiment folder."""
+    expdir = workdir / "downstream" / name / f"seed-{seed}"
     if not (expdir / "log.log").is_file() or read_results(expdir)["last_step"] < plan.phone_steps:
-        d = "config.downstream_expert.datarc"
         _command("downstream", "-m", "train", *upstream, "-d", "phone_linear",
                  "-c", str(config_path("downstream", "phone_linear_small.yaml")), "-p", str(expdir), "--device", "cpu",
+                 "--seed", str(seed), "--feature-cache", str(workdir / "feature-cache"),
                  "-o", f"config.runner.total_steps={plan.phone_steps},,config.runner.eval_step={plan.phone_eval_step},,"
                        f"config.runner.save_step={plan.phone_eval_step},,"
-                       f"config.runner.log_step={max(plan.phone_eval_step // 5, 1)},,"
-                       f"{d}.libri_root={corpus / 'LibriSpeech'},,{d}.phone_path={corpus / 'cpc_phone'},,"
-                       f"{d}.bucket_file={corpus / 'len_for_bucket'},,{d}.eval_batch_size={plan.phone_eval_batch}",
+                       f"config.runner.log_step={max(plan.phone_eval_step // 5, 1)},,{_datarc_paths(corpus)},,"
+                       f"config.downstream_expert.datarc.eval_batch_size={plan.phone_eval_batch}",
                  cwd=workdir)
-    return read_results(expdir)
+    return expdir
+
+
+def _unseen_engine_accuracy(workdir: Path, expdir: Path, corpus: Path) -> float:
+    """The test accuracy of a run's best-dev model on the unseen-engine corpus (s3prl's `-m evaluate`)."""
+    out = expdir / "unseen-engine"
+    if "test" not in (read_scores(out) if (out / "log.log").is_file() else {}):
+        _command("downstream", "-m", "evaluate", "-e", str(expdir / "best-states-dev.ckpt"), "-t", "test",
+                 "--device", "cpu", "--feature-cache", str(workdir / "feature-cache"),
+                 "-o", f"args.expdir={out},,{_datarc_paths(corpus)}", cwd=workdir)
+    (accuracy,) = read_scores(out)["test"].values()
+    return accuracy
+
+
+def _unseen_engine_corpus(workdir: Path, plan: Plan) -> Path | None:
+    """Speakers of espeak-ng + MBROLA, all for testing; None (and why) where that engine is not installed."""
+    from distilbert_corpus.synthesizers import check_installed, make_speakers
+
+    if not plan.unseen_speakers:
+        return None
+    try:
+        check_installed(make_speakers(0, plan.unseen_speakers))
+    except FileNotFoundError as error:
+        print(f"[demo] no unseen-engine test set, so that column is left out: {error}", flush=True)
+        return None
+    path = workdir / "unseen-engine-corpus"
+    if not is_complete(path):
+        build_corpus(path, 0, plan.unseen_utterances_per_speaker, test_speakers=plan.unseen_speakers,
+                     mbrola_speakers=plan.unseen_speakers)
+    return path
+
+
+def _model_results(workdir: Path, name: str, upstream: list[str], plan: Plan, corpus: Path,
+                   unseen: Path | None) -> tuple[dict, Path]:
+    """One model's phone_linear figures over the plan's seeds, and its first seed's folder (for the curves)."""
+    expdirs = [_phone_linear(workdir, name, upstream, plan, corpus, FIRST_SEED + i) for i in range(plan.seeds)]
+    runs = [read_results(expdir) for expdir in expdirs]
+    if unseen is not None:
+        for run, expdir in zip(runs, expdirs):
+            run["unseen_engine_test_acc"] = _unseen_engine_accuracy(workdir, expdir, unseen)
+    result = {"last_step": min(run["last_step"] for run in runs), "seeds": [FIRST_SEED + i for i in range(plan.seeds)]}
+    for key in ("test_acc", "best_dev_acc", *(["unseen_engine_test_acc"] if unseen is not None else [])):
+        result |= over_seeds(runs, key)
+    return result, expdirs[0]
 
 
 def _timing(teacher: Path, student: Path, corpus: Path, rounds: int) -> dict:
@@ -167,60 +223,14 @@ def _timing(teacher: Path, student: Path, corpus: Path, rounds: int) -> dict:
             for name, m in models.items()}
 
 
-def _figure(workdir: Path, results: dict) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    models = results["models"]
-    fig, axes = plt.subplots(1, 5, figsize=(20, 3.6))
-    prefix = "distilbert/train-"
-    for tag, curve in sorted(read_scalars(workdir / "pretrain" / "student").items()):
-        name = tag.removeprefix(prefix)
-        if tag.startswith(prefix) and name not in ("loss", "lr", "gradient-norm"):
-            steps, values = zip(*sorted(curve.items()))
-            axes[0].plot(steps, values, label=name)
-    axes[0].set(title="student distillation objectives", xlabel="step", ylabel="loss")
-    axes[0].legend(fontsize="small")
-    for name in ("fbank", "teacher", "student"):
-        curve = read_scores(workdir / "downstream" / name)["train"]
-        steps, accs = zip(*sorted(curve.items()))
-        axes[1].plot(steps, accs, label=name, color=COLOURS[name])
-    axes[1].set(title="phone_linear training accuracy", xlabel="step", ylabel="frame accuracy")
-    axes[1].legend()
-    names = ["fbank", "teacher", "student"]
-    axes[2].bar(names, [models[n]["test_acc"] for n in names], color=[COLOURS[n] for n in names])
-    axes[2].set(title="test accuracy (held-out speakers)")
-    pair = ["teacher", "student"]
-    axes[3].bar(pair, [models[n]["params"] / 1e6 for n in pair], color=[COLOURS[n] for n in pair])
-    axes[3].set(title=f"parameters, millions ({results['size_ratio']:.2f}x)")
-    axes[4].bar(pair, [models[n]["seconds_per_audio_second"] * 1000 for n in pair], color=[COLOURS[n] for n in pair])
-    axes[4].set(title=f"ms per audio second ({results['speedup']:.2f}x)")
-    fig.tight_layout()
-    path = workdir / "results.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
-
-def table(results: dict) -> str:
-    models = results["models"]
-    rows = [f"{'model':10} {'test acc':>9} {'dev acc':>8} {'params':>11} {'s/audio s':>10}"]
-    for name in ("fbank", "teacher", "student"):
-        m = models[name]
-        params = f"{m['params']:,}" if "params" in m else "-"
-        speed = f"{m['seconds_per_audio_second']:.4f}" if "seconds_per_audio_second" in m else "-"
-        rows.append(f"{name:10} {m['test_acc']:>9.3f} {m['best_dev_acc']:>8.3f} {params:>11} {speed:>10}")
-    rows.append(f"retention {results['retention']:.1%}, size ratio {results['size_ratio']:.2f}x, "
-                f"speedup {results['speedup']:.2f}x")
-    return "\n".join(rows)
-
-
-def run_demo(workdir: str | Path, quick: bool = False, retrain_teacher: bool = False) -> dict:
+def run_demo(workdir: str | Path, quick: bool = False, retrain_teacher: bool = False, seeds: int | None = None) -> dict:
     plan = QUICK if quick else FULL
     if retrain_teacher:
         plan = replace(plan, train_teacher=True)
+    if seeds is not None:
+        if seeds < 1:
+            raise ValueError(f"--seeds {seeds}: expected at least 1 phone_linear seed per model")
+        plan = replace(plan, seeds=seeds)
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     corpus = _corpus(workdir / "corpus", plan.speakers, plan.utterances_per_speaker)
@@ -230,20 +240,22 @@ def run_demo(workdir: str | Path, quick: bool = False, retrain_teacher: bool = F
     (workdir / "student.yaml").write_text(yaml.safe_dump(student_config))
     student = _pretrain(workdir, "student", workdir / "student.yaml", (plan.student_steps,), corpus,
                         plan.student_lr)
-    models = {
-        "fbank": _phone_linear(workdir, "fbank", ["-u", "fbank"], plan, corpus),
-        "teacher": _phone_linear(workdir, "teacher", ["-u", "distilbert_local", "-k", str(teacher)], plan, corpus),
-        "student": _phone_linear(workdir, "student", ["-u", "distilbert_local", "-k", str(student)], plan, corpus),
-    }
+    unseen = _unseen_engine_corpus(workdir, plan)
+    upstreams = {"fbank": ["-u", "fbank"], "teacher": ["-u", "distilbert_local", "-k", str(teacher)],
+                 "student": ["-u", "distilbert_local", "-k", str(student)]}
+    models, first_runs = {}, {}
+    for name in MODELS:
+        models[name], first_runs[name] = _model_results(workdir, name, upstreams[name], plan, corpus, unseen)
     for name, measured in _timing(teacher, student, corpus, plan.timing_rounds).items():
         models[name].update(measured)
     results = {
         "plan": plan.__dict__ | {"quick": quick, "teacher_file": str(teacher)},
         "models": models,
-        "retention": models["student"]["test_acc"] / models["teacher"]["test_acc"],
         "size_ratio": models["teacher"]["params"] / models["student"]["params"],
         "speedup": models["teacher"]["seconds_per_audio_second"] / models["student"]["seconds_per_audio_second"],
     }
+    for prefix, key in (("", "test_acc"), *([("unseen_engine_", "unseen_engine_test_acc")] if unseen else [])):
+        results[f"{prefix}retention"], results[f"{prefix}retention_std"] = ratio(models["student"], models["teacher"], key)
     (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    _figure(workdir, results)
+    figure(workdir, results, first_runs)
     return results

@@ -43,9 +43,10 @@ def _corpus(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from .demo import run_demo, table
+    from .demo import run_demo
+    from .report import table
 
-    results = run_demo(args.workdir, args.quick, args.retrain_teacher)
+    results = run_demo(args.workdir, args.quick, args.retrain_teacher, args.seeds)
     print(table(results))
     print(f"wrote {Path(args.workdir) / 'results.json'} and {Path(args.workdir) / 'results.png'}")
 
@@ -131,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a tiny version for tests (about two minutes)")
     p.add_argument("--retrain-teacher", action="store_true",
                    help="train the teacher here (about two hours on 2 cores) instead of using the shipped one")
+    p.add_argument("--seeds", type=int,
+                   help="phone_linear seeds per model (default: 3, with --quick 2); figures are mean ± std over them")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("prepare", help="s3prl's length CSVs (<set>.csv) for a LibriSpeech-layout folder")

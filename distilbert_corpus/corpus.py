@@ -121,12 +121,13 @@ class CorpusReport:
 def build_corpus(out: str | Path, speakers: int = 8, utterances_per_speaker: int = 120, seed: int = 0,
                  jobs: int = 2, test_speakers: int = 2, mbrola_speakers: int = 0) -> CorpusReport:
     """Write the whole corpus under `out` (replacing an earlier corpus there, never other files): `speakers` flite
-    speakers, then `mbrola_speakers` espeak-ng + MBROLA ones; the completion mark is written last."""
+    speakers, then `mbrola_speakers` espeak-ng + MBROLA ones; the completion mark is written last. With
+    `test_speakers` equal to all of them it is a test set only (the demo's unseen-engine speakers)."""
     out = Path(out)
     people = make_speakers(speakers, mbrola_speakers)
     check_installed(people)
-    if not 1 <= test_speakers < len(people):
-        raise ValueError(f"test speakers {test_speakers}: expected 1..{len(people) - 1} of {len(people)} speakers")
+    if not 1 <= test_speakers <= len(people):
+        raise ValueError(f"test speakers {test_speakers}: expected 1..{len(people)} of {len(people)} speakers")
     _claim(out)
     work = [Job(out, s, u, seed) for s in people for u in range(utterances_per_speaker)]
     with Pool(jobs) as pool:

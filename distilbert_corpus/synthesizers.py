@@ -60,8 +60,9 @@ class Speaker:
 def make_speakers(flite: int, mbrola: int = 0) -> list[Speaker]:
     """`flite` flite speakers then `mbrola` MBROLA ones, ids from 100: every voice at its first variant, then
     the next variants."""
-    if not 1 <= flite <= len(FLITE_VOICES) * len(STRETCH):
-        raise ValueError(f"--speakers {flite}: expected 1..{len(FLITE_VOICES) * len(STRETCH)}")
+    if not (0 if mbrola else 1) <= flite <= len(FLITE_VOICES) * len(STRETCH):
+        raise ValueError(f"--speakers {flite}: expected 1..{len(FLITE_VOICES) * len(STRETCH)} "
+                         "(0 with --mbrola-speakers)")
     if not 0 <= mbrola <= len(MBROLA_VOICES) * len(STRETCH):
         raise ValueError(f"--mbrola-speakers {mbrola}: expected 0..{len(MBROLA_VOICES) * len(STRETCH)}")
     speakers = []

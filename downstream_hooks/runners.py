@@ -9,6 +9,7 @@ from distilbert_configs import config_path
 
 from .compat import apply_s3prl_compat
 from .distributed import QuietTqdm, Rank, Unlogged, distributed_runner, start_process_group, stop_process_group
+from .feature_cache import cached_runner
 from .patching import module_with, patch, require
 from .registration import PRETRAIN_NAME, pretrain_config_dir, register_in_process, s3prl_dir
 
@@ -34,12 +35,32 @@ def with_default_downstream_config(argv: list[str]) -> list[str]:
     return [*argv, "-c", str(config)] if task and config.is_file() else argv
 
 
+def _pop_flag(argv: list[str], name: str) -> tuple[list[str], str | None]:
+    """argv without `name VALUE` (or `name=VALUE`), and that value (None when absent)."""
+    value = _flag_value(argv, name)
+    if value is None:
+        return argv, None
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            rest.append(arg)
+    return rest, value
+
+
 def run_downstream(argv: list[str]) -> None:
-    """s3prl's `run_downstream.py` with the same flags."""
+    """s3prl's `run_downstream.py` with the same flags, plus `--feature-cache DIR`: a frozen upstream's features
+    computed once per utterance and reused by later steps and runs (`feature_cache`)."""
     apply_s3prl_compat()
     register_in_process()
     from s3prl import run_downstream as script
 
+    argv, cache = _pop_flag(argv, "--feature-cache")
+    if cache:
+        patch(script, "Runner", cached_runner(script.Runner, Path(cache).resolve()))
     sys.argv = ["run_downstream.py", *with_default_downstream_config(argv)]
     script.main()
 

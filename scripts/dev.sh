@@ -140,7 +140,8 @@ cmd=${1:-test}
 shift || true
 case "$cmd" in
     test) ensure_mbrola && cd "$repo" && AUDIO_DISTILBERT_REQUIRE_MBROLA=1 exec python -m pytest "$@" ;;
-    demo) exec audio-distilbert demo "$@" ;;
+    demo) ensure_mbrola || log "no MBROLA speakers: the demo leaves its unseen-engine column out"
+          exec audio-distilbert demo "$@" ;;
     mbrola) ensure_mbrola ;;
     env) echo "$venv" ;;
     exec) exec "$@" ;;

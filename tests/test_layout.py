@@ -120,7 +120,8 @@ def test_a_users_mistake_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert proc.stderr.strip() == f"audio-distilbert: error: {missing}: no such checkpoint file"
     proc = subprocess.run([*cli(), "corpus", str(tmp_path), "--speakers", "99"], capture_output=True, text=True,
                           timeout=300)
-    assert (proc.returncode, proc.stderr.strip()) == (2, "audio-distilbert: error: --speakers 99: expected 1..12")
+    assert (proc.returncode, proc.stderr.strip()) == (
+        2, "audio-distilbert: error: --speakers 99: expected 1..12 (0 with --mbrola-speakers)")
     debug = subprocess.run([*cli(), "export", str(missing), "-o", "s.ckpt", "--debug"], capture_output=True,
                            text=True, timeout=300)
     assert debug.returncode == 1 and "Traceback" in debug.stderr and str(missing) in debug.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -70,9 +71,28 @@ def test_wheel_installs_runs_the_quick_demo_and_uninstalls_cleanly(tmp_path: Pat
     work = empty / "demo"
     results = json.loads((work / "results.json").read_text())
     models = results["models"]
+    seeds = [1337 + i for i in range(QUICK.seeds)]
+    unseen = "unseen_engine_test_acc" in models["fbank"]
+    if os.environ.get("AUDIO_DISTILBERT_REQUIRE_MBROLA"):  # the test command installs espeak-ng + MBROLA
+        assert unseen
+    if not unseen:
+        assert "[demo] no unseen-engine test set, so that column is left out" in proc.stdout
     for name in ("fbank", "teacher", "student"):
-        assert models[name]["test_acc"] == _final_step_accuracy(work / "downstream" / name)
-        assert models[name]["last_step"] == QUICK.phone_steps
+        m, expdirs = models[name], [work / "downstream" / name / f"seed-{seed}" for seed in seeds]
+        assert m["seeds"] == seeds and m["last_step"] == QUICK.phone_steps
+        assert m["test_accs"] == [_final_step_accuracy(expdir) for expdir in expdirs]
+        assert m["test_acc"] == pytest.approx(statistics.fmean(m["test_accs"]))
+        assert m["test_acc_std"] == pytest.approx(statistics.stdev(m["test_accs"]))
+        if unseen:
+            evaluated = [list(read_scores(expdir / "unseen-engine")["test"].values()) for expdir in expdirs]
+            assert [[acc] for acc in m["unseen_engine_test_accs"]] == evaluated
+    if unseen:
+        ids = (work / "unseen-engine-corpus" / "cpc_phone" / "test_split.txt").read_text().split()
+        assert len(ids) == QUICK.unseen_speakers * QUICK.unseen_utterances_per_speaker
+        assert f"number of data for test: {len(ids)}" in proc.stdout
+        assert results["unseen_engine_retention"] == pytest.approx(
+            models["student"]["unseen_engine_test_acc"] / models["teacher"]["unseen_engine_test_acc"])
+    assert " ± " in proc.stdout and f"over {QUICK.seeds} phone_linear seed(s)" in proc.stdout
     teacher, student = load_student(work / "teacher.ckpt"), load_student(work / "student.ckpt")
     assert models["teacher"]["params"] == teacher.num_parameters() != models["student"]["params"]
     assert models["student"]["params"] == student.num_parameters()

@@ -1,0 +1,131 @@
+"""Frozen upstream features computed once per utterance and reused across steps, epochs and seeds.
+
+s3prl's downstream runner calls the upstream on every batch, although a frozen upstream (no `-f`, eval mode) gives
+the same hidden states for an utterance every time: for phone_linear on the demo corpus the upstream is most of a
+step. `audio-distilbert downstream --feature-cache DIR` wraps the upstream that s3prl's runner builds in
+`CachedUpstream`: each utterance is run alone (batch of one, so no padding reaches it) the first time it is seen,
+its output is kept in memory and written to `DIR/<upstream key>/<waveform sha1>.pt` (atomically, weights-only
+loadable), and later batches, in this run or another with another seed, are assembled from those files. The key
+covers the upstream's name, a digest of its checkpoint file and its model config, so another model never reads
+this one's features.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pad_sequence
+
+from .patching import require
+
+Output = dict[str, Any]
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def upstream_key(upstream: str, ckpt: str | None, model_config: str | None) -> str:
+    """A folder name for one upstream: its hub name, its checkpoint's and its model config's contents."""
+    parts = {
+        "upstream": upstream,
+        "ckpt": file_digest(ckpt) if ckpt and Path(ckpt).is_file() else ckpt,
+        "model_config": file_digest(model_config) if model_config and Path(model_config).is_file() else model_config,
+    }
+    return f"{upstream}-{hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]}"
+
+
+def _save(output: Output, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a killed run leaves no half-written entry under its name.
+    No fsync, unlike checkpoints: an entry lost to a power failure is simply computed again."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(output, tmp)
+    os.replace(tmp, path)
+
+
+def _unbatch(value: Any) -> Any:
+    """One utterance's output (batch of one) without its batch dimension; lists of tensors item by item."""
+    if isinstance(value, Tensor):
+        return value[0].detach().cpu().clone()
+    if isinstance(value, (list, tuple)) and all(isinstance(v, Tensor) for v in value):
+        return [v[0].detach().cpu().clone() for v in value]
+    return value
+
+
+def _batch(items: list[Any], device: torch.device) -> Any:
+    """Outputs of several utterances as one batch, zero-padded along time (s3prl's Featurizer trims each
+    utterance to its own length)."""
+    first = items[0]
+    if isinstance(first, Tensor):
+        return pad_sequence(items, batch_first=True).to(device) if first.dim() else torch.stack(items).to(device)
+    if isinstance(first, list):
+        return [_batch([item[i] for item in items], device) for i in range(len(first))]
+    return first
+
+
+class CachedUpstream(nn.Module):
+    """A frozen s3prl upstream expert whose output for each waveform is computed once and then read back."""
+
+    def __init__(self, upstream: nn.Module, folder: str | Path) -> None:
+        super().__init__()
+        self.upstream = upstream
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.memory: dict[str, Output] = {}
+        self.computed = 0  # utterances this process ran through the upstream (the rest came from the cache)
+
+    def get_downsample_rates(self, key: str) -> int:
+        return self.upstream.get_downsample_rates(key)
+
+    def train(self, mode: bool = True) -> "CachedUpstream":
+        if mode:
+            raise RuntimeError("--feature-cache is for a frozen upstream; it cannot be trained (-f)")
+        return super().train(False)
+
+    def _one(self, wav: Tensor) -> Output:
+        key = hashlib.sha1(wav.detach().cpu().float().numpy().tobytes()).hexdigest()
+        if key in self.memory:
+            return self.memory[key]
+        path = self.folder / f"{key}.pt"
+        try:
+            output = torch.load(path, weights_only=True)
+        except (FileNotFoundError, RuntimeError, EOFError):  # not cached yet, or a file a crash left unfinished
+            with torch.no_grad():
+                output = {name: _unbatch(value) for name, value in self.upstream([wav]).items()}
+            _save(output, path)
+            self.computed += 1
+        self.memory[key] = output
+        return output
+
+    def forward(self, wavs: list[Tensor]) -> Output:
+        outputs = [self._one(wav) for wav in wavs]
+        device = wavs[0].device
+        return {name: _batch([output[name] for output in outputs], device) for name in outputs[0]}
+
+
+def cached_runner(base: type, root: Path) -> type:
+    """s3prl's downstream Runner whose frozen upstream reads and writes the feature cache under `root`."""
+    require(base, "_get_upstream")
+
+    class Runner(base):
+        def _get_upstream(self):
+            if self.args.upstream_trainable:
+                raise ValueError("--feature-cache: the upstream is fine-tuned here (-f), so its features change "
+                                 "with every step; drop one of them")
+            entry = super()._get_upstream()
+            key = upstream_key(self.args.upstream, self.args.upstream_ckpt, self.args.upstream_model_config)
+            entry.model = CachedUpstream(entry.model, root / key)
+            print(f"[audio-distilbert] - upstream features cached in {root / key}")
+            return entry
+
+    return Runner
