@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from upstream_distilbert.config import ModelConfig
+from upstream_distilbert.expert import chunk_sizes
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,14 @@ def encoder_flops(shape: EncoderShape, frames: int) -> float:
     return float(total)
 
 
-def flops_per_audio_second(shape: EncoderShape, seconds: float, chunk: int = 0, hop_ms: float = 10.0) -> float:
-    """FLOPs per second of audio for an input of `seconds`, run in chunks of `chunk` frames (0: whole)."""
+def flops_per_audio_second(shape: EncoderShape, seconds: float, chunk: int = 0, hop_ms: float = 10.0,
+                           equal_chunks: bool = True) -> float:
+    """FLOPs per second of audio for an input of `seconds`, run in chunks of at most `chunk` frames (0: whole):
+    equal-sized as our expert cuts them, or else `chunk` frames each and the rest (s3prl's Mockingjay)."""
     frames = int(round(seconds * 1000 / hop_ms))
-    chunk = chunk or frames
-    full, rest = divmod(frames, chunk)
-    total = full * encoder_flops(shape, chunk) + (encoder_flops(shape, rest) if rest else 0.0)
-    return total / seconds
+    if equal_chunks:
+        sizes = chunk_sizes(frames, chunk)
+    else:
+        full, rest = divmod(frames, chunk or frames)
+        sizes = [chunk or frames] * full + ([rest] if rest else [])
+    return sum(encoder_flops(shape, n) for n in sizes) / seconds

@@ -25,6 +25,7 @@ class Measured:
     encoder: nn.Module  # the transformer alone (features -> hidden states)
     shape: EncoderShape
     chunk: int  # frames per independent chunk (0: whole input)
+    equal_chunks: bool = True  # ours: equal-sized chunks; s3prl's Mockingjay: `chunk` frames each, then the rest
 
     @property
     def params(self) -> int:
@@ -53,11 +54,11 @@ def load_measured(ckpt: str | Path, expert: str | None = None, name: str = "") -
     upstream = getattr(s3prl.hub, expert)(ckpt=str(ckpt)).eval()
     if isinstance(upstream, UpstreamExpert):
         return Measured(name or expert, upstream, upstream.model.encoder, EncoderShape.of(upstream.model.config),
-                        upstream.options.max_input_length)
+                        upstream.chunk_length)
     if expert.startswith("mockingjay") or expert.startswith("tera") or expert.startswith("audio_albert"):
         builder = upstream.transformer
         shape = EncoderShape.of_mockingjay(builder.config["transformer"], builder.inp_dim)
-        return Measured(name or expert, upstream, builder.model, shape, builder.max_input_length)
+        return Measured(name or expert, upstream, builder.model, shape, builder.max_input_length, equal_chunks=False)
     raise ValueError(f"{ckpt}: benchmarks know the shapes of distilbert and mockingjay-family upstreams, not {expert}")
 
 

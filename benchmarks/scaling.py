@@ -2,7 +2,6 @@
 chunks, showing that chunking bounds attention memory where whole inputs grow it quadratically."""
 from __future__ import annotations
 
-import dataclasses
 
 import torch
 
@@ -17,12 +16,12 @@ def scaling(student: Measured, chunks: tuple[int, ...] = (0, 1000), lengths: tup
             repeats: int = 3) -> dict:
     """Per length, each chunking timed round-robin (then its peak memory measured alone)."""
     upstream = student.upstream
-    original = upstream.options
+    original = upstream.chunk_length
     names = {chunk: "whole" if chunk == 0 else f"chunk_{chunk}" for chunk in chunks}
     curves = {name: [] for name in names.values()}
 
     def run_with(chunk: int, waves: list[torch.Tensor]) -> object:
-        upstream.options = dataclasses.replace(original, max_input_length=chunk)
+        upstream.chunk_length = chunk
         return upstream(waves)
 
     try:
@@ -37,5 +36,5 @@ def scaling(student: Measured, chunks: tuple[int, ...] = (0, 1000), lengths: tup
                         "peak_memory_mib": peak_memory_mib(lambda: run_with(chunk, waves)),
                     })
     finally:
-        upstream.options = original
+        upstream.chunk_length = original
     return curves

@@ -35,7 +35,7 @@ def measure(models: list[Measured], lengths: tuple[float, ...], batches: tuple[i
                 waves = _waves(seconds, batch)
                 times = interleaved_medians({m.name: (lambda m=m: m.upstream(waves)) for m in models}, repeats)
                 for m in models:
-                    gflop = flops_per_audio_second(m.shape, seconds, m.chunk) / 1e9
+                    gflop = flops_per_audio_second(m.shape, seconds, m.chunk, equal_chunks=m.equal_chunks) / 1e9
                     results[m.name]["runs"].append({
                         "seconds": seconds, "batch": batch,
                         "seconds_per_audio_second": times[m.name] / (seconds * batch),
@@ -46,7 +46,7 @@ def measure(models: list[Measured], lengths: tuple[float, ...], batches: tuple[i
 
 
 def _headline_gflops(model: Measured) -> float:
-    return flops_per_audio_second(model.shape, HEADLINE[0], model.chunk) / 1e9
+    return flops_per_audio_second(model.shape, HEADLINE[0], model.chunk, equal_chunks=model.equal_chunks) / 1e9
 
 
 def encoder_rates(models: list[Measured], repeats: int) -> dict[str, float]:

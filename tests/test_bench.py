@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from distilbert_benchmarks.flops import EncoderShape, encoder_flops, flops_per_audio_second
@@ -25,6 +26,10 @@ def test_flops_match_a_hand_count() -> None:
     assert encoder_flops(EncoderShape.of(model.config), 10) == input_projection + layer + pruned
     # Chunks of 5 frames: two sequences of 5, per second of audio (0.1 s here).
     assert flops_per_audio_second(shape, 0.1, chunk=5) == 2 * encoder_flops(shape, 5) / 0.1
+    equal = (2 * encoder_flops(shape, 4) + encoder_flops(shape, 3)) / 0.11  # 11 frames: 4 + 4 + 3
+    assert flops_per_audio_second(shape, 0.11, chunk=5) == pytest.approx(equal)
+    tail = (2 * encoder_flops(shape, 5) + encoder_flops(shape, 1)) / 0.11  # s3prl's Mockingjay: 5 + 5 + 1
+    assert flops_per_audio_second(shape, 0.11, chunk=5, equal_chunks=False) == pytest.approx(tail)
 
 
 def test_bench_reports_every_key_with_sane_values(tmp_path: Path) -> None:

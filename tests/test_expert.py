@@ -89,23 +89,55 @@ def test_bad_input_is_a_clear_value_error(student_ckpt: Path, wave, message: str
         expert([torch.zeros(16000), wave])
 
 
-def test_long_inputs_run_in_chunks(student_ckpt: Path, tmp_path: Path) -> None:
-    """With max_input_length=50 a 3 s input runs as independent 50-frame chunks; a padded batch still gives each
-    utterance its own result."""
+def test_long_inputs_run_in_equal_chunks(student_ckpt: Path, tmp_path: Path) -> None:
+    """With max_input_length=148 a 3 s input (298 frames) runs as independent chunks of 100, 100 and 98 frames
+    (not 148 + 148 + a 2-frame tail); a padded batch still gives each utterance its own result."""
     options = tmp_path / "expert.yaml"
-    options.write_text("max_input_length: 50\n")
+    options.write_text("max_input_length: 148\n")
     expert = UpstreamExpert(str(student_ckpt), model_config=str(options)).eval()
     torch.manual_seed(0)
     long, short = torch.rand(48000) - 0.5, torch.rand(12000) - 0.5
     with torch.no_grad():
         batch = expert([long, short])["hidden_states"]
         feats = expert.extractor(long)[None]
-        pieces = [expert.model.encoder(feats[:, s : s + 50]) for s in range(0, feats.shape[1], 50)]
+        assert feats.shape[1] == 298
+        pieces = [expert.model.encoder(feats[:, s:e]) for s, e in ((0, 100), (100, 200), (200, 298))]
         alone_short = expert([short])["hidden_states"]
     for layer, hidden in enumerate(batch):
         expected = torch.cat([p[layer] for p in pieces], dim=1)
         torch.testing.assert_close(hidden[0], expected[0], atol=1e-5, rtol=0)
         torch.testing.assert_close(hidden[1, : alone_short[layer].shape[1]], alone_short[layer][0], atol=1e-5, rtol=0)
+
+
+def test_chunk_sizes_are_equal_without_a_short_tail() -> None:
+    from upstream_distilbert.expert import chunk_sizes
+
+    assert chunk_sizes(301, 300) == [151, 150]
+    assert chunk_sizes(600, 300) == [300, 300]
+    assert chunk_sizes(601, 300) == [201, 201, 199]
+    assert chunk_sizes(299, 300) == [299] and chunk_sizes(5000, 0) == [5000]
+
+
+def test_the_default_chunk_is_the_training_crop_recorded_in_the_student_file(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from upstream_distilbert import AudioDistilBert, save_student
+
+    from .conftest import tiny_config
+
+    path = save_student(AudioDistilBert(replace(tiny_config(), sequence_length=40)), tmp_path / "s.ckpt")
+    assert UpstreamExpert(str(path)).chunk_length == 40
+    whole = tmp_path / "whole.yaml"
+    whole.write_text("max_input_length: 0\n")
+    assert UpstreamExpert(str(path), model_config=str(whole)).chunk_length == 0
+    state = torch.load(path, weights_only=True)
+    del state["config"]["sequence_length"]  # a file written before the crop was recorded
+    torch.save(state, tmp_path / "old.ckpt")
+    assert UpstreamExpert(str(tmp_path / "old.ckpt")).chunk_length == 3000
+    state["config"]["sequence_length"] = -5
+    torch.save(state, tmp_path / "bad.ckpt")
+    with pytest.raises(ValueError, match=r"bad.ckpt: config.sequence_length: expected an integer in 0..1000000"):
+        UpstreamExpert(str(tmp_path / "bad.ckpt"))
 
 
 def test_expert_options_file_errors_name_the_key(student_ckpt: Path, tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ def test_literal_run_pretrain_then_export_then_downstream(corpus: dict, tmp_path
     assert f"wrote {student}" in run([*cli(), "export", str(states), "-o", str(student)]).stdout
     saved = torch.load(student, weights_only=True)
     assert saved["format"] == "audio-distilbert-student"
+    assert saved["config"]["sequence_length"] == TINY["task"]["sequence_length"]  # the expert's default chunk
     assert torch.equal(saved["state_dict"]["encoder.embedding.spec_transform.weight"],
                        read_states(states)["Student"]["encoder.embedding.spec_transform.weight"])
     run([*cli(), "downstream", "-m", "train", "-u", "distilbert_local", "-k", str(student), "-d", "example",
@@ -65,6 +66,51 @@ def test_literal_run_pretrain_then_export_then_downstream(corpus: dict, tmp_path
          "-o", "config.runner.total_steps=2,,config.runner.log_step=1,,config.runner.eval_step=1000,,config.runner.save_step=2"],
         cwd=tmp_path)
     assert (tmp_path / "down" / "states-2.ckpt").is_file()
+
+
+def test_features_are_normalised_over_the_whole_utterance_then_cropped(corpus: dict) -> None:
+    """Each item's features are a window of the whole utterance's CMVN features (as the expert computes them in
+    use), and the waveform given to the teacher spans exactly the samples those frames read."""
+    from dataclasses import replace
+
+    from upstream_distilbert.features import read_wave
+
+    expert = UpstreamPretrainExpert(corpus, TINY, device="cpu")
+    dataset = expert.get_train_dataloader().dataset
+    plain = type(expert.extractor)(replace(expert.extractor.config, use_cmvn=False))
+    length = TINY["task"]["sequence_length"]
+    cropped = 0
+    for bucket in range(len(dataset)):
+        batch = dataset[(0, bucket)]
+        for i, (path, _) in enumerate(dataset.buckets[bucket]):
+            full = expert.extractor(read_wave(path, 16000))
+            frames, feats = int(batch["lengths"][i]), batch["features"][i, : batch["lengths"][i]]
+            assert frames == min(length, len(full))
+            starts = [s for s in range(len(full) - frames + 1) if torch.equal(full[s : s + frames], feats)]
+            assert len(starts) == 1
+            wave = batch["waves"][i, : batch["wave_lengths"][i]]
+            assert len(wave) == (frames - 1) * 160 + 400
+            torch.testing.assert_close(plain(wave), plain(read_wave(path, 16000))[starts[0] : starts[0] + frames])
+            cropped += frames < len(full)
+    assert cropped >= 6  # most utterances are longer than the crop
+
+
+def test_a_teacher_of_our_family_reads_the_students_features(corpus: dict, teacher_ckpt: Path) -> None:
+    """With the student's fbank settings the teacher encodes the student's (unmasked) features: the same hidden
+    states as its s3prl expert gives for the same waveform."""
+    from upstream_distilbert.features import read_wave
+
+    expert = UpstreamPretrainExpert(corpus, _hidden_distillation({"expert": "distilbert_local",
+                                                                    "ckpt": str(teacher_ckpt)}), device="cpu")
+    assert expert.teacher.reads_student_features and load_student(teacher_ckpt).config.sequence_length == 150
+    wave = read_wave(next(Path(corpus["libri_root"]).rglob("*.flac")), 16000)[:16000]
+    features = expert.extractor(wave)[None]
+    ours = expert.teacher.hidden_states([wave], features, torch.tensor([features.shape[1]]))
+    with torch.no_grad():
+        theirs = expert.teacher.upstream([wave])["hidden_states"]
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 
 def test_distillation_from_a_distilbert_local_teacher(corpus: dict, teacher_ckpt: Path, tmp_path: Path) -> None:
@@ -226,8 +272,10 @@ def test_teacher_frames_of_320_samples_align_to_the_student(corpus: dict, tmp_pa
                                     device="cpu")
     assert expert.teacher.repeat == 2
     wave = torch.rand(16000) - 0.5
-    student_frames = expert.extractor.num_frames(len(wave))
-    aligned = expert.teacher.hidden_states([wave], student_frames)
+    features = expert.extractor(wave)[None]
+    student_frames = features.shape[1]
+    assert not expert.teacher.reads_student_features
+    aligned = expert.teacher.hidden_states([wave], features, torch.tensor([student_frames]))
     raw = expert.teacher.upstream([wave])["hidden_states"]
     assert aligned[-1].shape[1] == student_frames
     assert torch.equal(aligned[-1][0, 0], raw[-1][0, 0]) and torch.equal(aligned[-1][0, 1], raw[-1][0, 0])

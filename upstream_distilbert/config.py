@@ -16,6 +16,7 @@ ACTIVATIONS = ("gelu", "relu", "swish", "silu", "tanh")
 TRANSFORMER_LIMITS = {"hidden_size": 16384, "num_hidden_layers": 256, "num_attention_heads": 256,
                       "intermediate_size": 65536}
 AUDIO_LIMITS = {"num_mel_bins": 1024, "delta_order": 4, "delta_win_length": 101, "sample_rate": 384000}
+MAX_SEQUENCE_LENGTH = 1_000_000  # frames (almost three hours): a bound for a crop length read from a file
 
 
 class ConfigError(ValueError):
@@ -222,10 +223,13 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Everything needed to rebuild a model: the encoder's shape and the features it reads."""
+    """Everything needed to rebuild and use a model: the encoder's shape, the features it reads, and the length
+    of the crops it was trained on (mockingjay's `task.sequence_length`; 0 when not recorded, as in files
+    written before it was), which the expert takes as its default chunk length."""
 
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
+    sequence_length: int = 0
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "config") -> "ModelConfig":
@@ -234,10 +238,16 @@ class ModelConfig:
         for key in ("transformer", "audio"):
             if key not in data:
                 raise ConfigError(f"{where}: missing key '{key}'")
+        length = data.get("sequence_length", 0)
+        if isinstance(length, bool) or not isinstance(length, int) or not 0 <= length <= MAX_SEQUENCE_LENGTH:
+            raise ConfigError(f"{where}.sequence_length: expected an integer in 0..{MAX_SEQUENCE_LENGTH} (frames of "
+                              f"the training crops), got {length!r}")
         return cls(
             transformer=TransformerConfig.from_dict(data["transformer"], f"{where}.transformer"),
             audio=AudioConfig.from_dict(data["audio"], f"{where}.audio"),
+            sequence_length=length,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"transformer": self.transformer.to_dict(), "audio": self.audio.to_dict()}
+        return {"transformer": self.transformer.to_dict(), "audio": self.audio.to_dict(),
+                "sequence_length": self.sequence_length}

@@ -2,11 +2,14 @@
 
 Contract (s3prl's `UpstreamBase`): `hidden_states` holds the input embedding plus every layer, the same count on
 every call, each padded to (B, T, hidden_size) with T = the longest utterance's frame count; the downsample rate
-is the fbank hop (160 samples). Inputs longer than `max_input_length` frames run in independent chunks, so
-attention memory stays bounded by the chunk length instead of growing with the square of the input.
+is the fbank hop (160 samples). An utterance longer than `max_input_length` frames (by default the length of the
+crops the model was trained on, recorded in the student file) runs in equal-sized independent chunks of at most that
+many frames: the model attends over the context lengths it was trained on, and attention memory stays bounded by
+the chunk length instead of growing with the square of the input.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +24,29 @@ from .config import ConfigError, fields_from_mapping
 from .features import FbankExtractor, check_wave
 
 
+def chunk_sizes(frames: int, chunk: int) -> list[int]:
+    """Frames of each chunk when `frames` run in equal-sized chunks of at most `chunk` (0: whole): 301 frames in
+    chunks of 300 are 151 + 150, not 300 + a 1-frame tail."""
+    if not chunk or frames <= chunk:
+        return [frames]
+    size = math.ceil(frames / math.ceil(frames / chunk))
+    return [size] * (frames // size) + ([frames % size] if frames % size else [])
+
+
+UNRECORDED_CROP_CHUNK = 3000  # frames per chunk (30 s) for student files that do not record their training crop
+
+
 @dataclass(frozen=True)
 class ExpertOptions:
     """Inference options, from the yaml that s3prl passes as `model_config` (`-g`)."""
 
-    max_input_length: int = 3000  # frames per chunk (30 s); 0 runs every input whole
+    max_input_length: int = -1  # frames per chunk; 0 runs every input whole; -1: the student file's training crop
+
+    def chunk_length(self, trained_on: int) -> int:
+        """Frames per chunk (0: whole inputs) for a model trained on crops of `trained_on` frames (0: unknown)."""
+        if self.max_input_length >= 0:
+            return self.max_input_length
+        return trained_on or UNRECORDED_CROP_CHUNK
 
     @classmethod
     def from_yaml(cls, path: str | None) -> "ExpertOptions":
@@ -36,8 +57,9 @@ class ExpertOptions:
         except (OSError, yaml.YAMLError) as error:
             raise ConfigError(f"{path}: cannot read the expert options ({error})") from error
         options = cls(**fields_from_mapping(cls, data, str(path)))
-        if options.max_input_length < 0:
-            raise ConfigError(f"{path}: max_input_length must be >= 0, got {options.max_input_length}")
+        if options.max_input_length < -1:
+            raise ConfigError(f"{path}: max_input_length must be >= 0 (0: no chunks), or -1 for the student file's "
+                              f"training crop; got {options.max_input_length}")
         return options
 
 
@@ -49,6 +71,7 @@ class UpstreamExpert(UpstreamBase):
         self.model = load_student(ckpt)
         self.extractor = FbankExtractor(self.model.config.audio)
         self.options = ExpertOptions.from_yaml(model_config)
+        self.chunk_length = self.options.chunk_length(self.model.config.sequence_length)
 
     def get_downsample_rates(self, key: str) -> int:
         return self.model.config.audio.hop_samples
@@ -64,13 +87,20 @@ class UpstreamExpert(UpstreamBase):
         return {"hidden_states": tuple(hidden_states), "last_hidden_state": hidden_states[-1]}
 
     def _encode(self, features: Tensor, lengths: Tensor) -> list[Tensor]:
-        """Run the encoder over chunks of at most `max_input_length` frames and zero the padded frames."""
-        chunk = self.options.max_input_length or features.shape[1]
-        pieces = []
-        for start in range(0, features.shape[1], chunk):
-            # An utterance that ended before this chunk keeps one frame visible, so its (discarded) attention
-            # rows are not all masked, which would make them NaN.
-            chunk_lengths = (lengths - start).clamp(1, chunk)
-            pieces.append(self.model.encoder(features[:, start : start + chunk], chunk_lengths))
+        """The encoder's hidden states of a padded batch, padded frames zeroed; an utterance longer than the chunk
+        length runs in chunks of its own, so its output never depends on what it is batched with."""
+        if not self.chunk_length or features.shape[1] <= self.chunk_length:
+            layers = self.model.encoder(features, lengths)
+        else:
+            utterances = [self._encode_in_chunks(features[i, :n]) for i, n in enumerate(lengths.tolist())]
+            layers = [pad_sequence(layer, batch_first=True) for layer in zip(*utterances)]
         keep = (torch.arange(features.shape[1], device=lengths.device)[None, :] < lengths[:, None]).unsqueeze(-1)
-        return [torch.cat(layer, dim=1) * keep for layer in zip(*pieces)]
+        return [layer * keep for layer in layers]
+
+    def _encode_in_chunks(self, features: Tensor) -> list[Tensor]:
+        """One utterance (frames, dim) in equal-sized chunks of at most `chunk_length` frames (no short tail: 301
+        frames become 151 + 150), run as one batch; each hidden state (frames, hidden) reassembled."""
+        chunks = features.split(chunk_sizes(len(features), self.chunk_length))
+        sizes = torch.tensor([len(c) for c in chunks], device=features.device)
+        layers = self.model.encoder(pad_sequence(list(chunks), batch_first=True), sizes)
+        return [torch.cat([layer[j, :n] for j, n in enumerate(sizes.tolist())]) for layer in layers]

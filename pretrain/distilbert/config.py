@@ -101,9 +101,11 @@ class PretrainConfig:
         if not (distillation.reconstruction_weight or distillation.prediction_weight or distillation.hidden_weight):
             raise ConfigError(f"{where}.distillation: every objective's weight is 0 (without a teacher only "
                               "reconstruction_weight counts)")
+        task = TaskConfig(**fields_from_mapping(TaskConfig, data.get("task", {}), f"{where}.task"))
+        model = ModelConfig.from_dict({k: data[k] for k in ("transformer", "audio") if k in data}, where)
         return cls(
-            model=ModelConfig.from_dict(data, where),
-            task=TaskConfig(**fields_from_mapping(TaskConfig, data.get("task", {}), f"{where}.task")),
+            model=dataclasses.replace(model, sequence_length=task.sequence_length),  # recorded in the student file
+            task=task,
             teacher=None if teacher is None else TeacherConfig(**fields_from_mapping(TeacherConfig, teacher, f"{where}.teacher")),
             distillation=distillation,
             raw=dict(data),

@@ -1,4 +1,7 @@
-"""Training batches from s3prl's length CSVs: buckets of similar length, random crops, features and masks.
+"""Training batches from s3prl's length CSVs: buckets of similar length, features, random crops and masks.
+
+Features (with CMVN) are computed over the whole utterance and then cropped, as s3prl's Mockingjay does and as the
+expert computes them in use; the waveform crop that spans the same frames goes to the teacher.
 
 A length CSV (`<file_path>/<set>.csv`, file_path relative to the working directory, columns `file_path,length`, lengths in samples) lists the audio under
 `libri_root`; rows sorted longest first are cut into buckets of `train_batch_size`, as s3prl's mockingjay does.
@@ -91,15 +94,16 @@ class BucketDataset(Dataset):
         seed = int(np.random.SeedSequence([self.data.seed, epoch, bucket]).generate_state(1)[0])
         return torch.Generator().manual_seed(seed)
 
-    def _crop(self, wave: Tensor, generator: torch.Generator) -> Tensor:
-        """A random window of `sequence_length` frames' worth of samples (whole utterance if shorter)."""
+    def _crop(self, wave: Tensor, feats: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """A random window of `sequence_length` frames (the whole utterance if shorter) and the samples those
+        frames read (frame i reads samples [i * hop, i * hop + window))."""
         cfg = self.extractor.config
-        frames = self.extractor.num_frames(len(wave))
         length = self.task.sequence_length
-        if length <= 0 or frames <= length:
-            return wave
-        start = int(torch.randint(0, frames - length + 1, (1,), generator=generator)) * cfg.hop_samples
-        return wave[start : start + (length - 1) * cfg.hop_samples + cfg.window_samples]
+        if length <= 0 or len(feats) <= length:
+            return wave, feats
+        start = int(torch.randint(0, len(feats) - length + 1, (1,), generator=generator))
+        samples = wave[start * cfg.hop_samples : (start + length - 1) * cfg.hop_samples + cfg.window_samples]
+        return samples, feats[start : start + length]
 
     def __getitem__(self, index: tuple[int, int]) -> dict[str, Tensor]:
         epoch, bucket = index
@@ -108,8 +112,7 @@ class BucketDataset(Dataset):
         for path, _ in self.buckets[bucket]:
             wave = read_wave(path, self.extractor.config.sample_rate)
             check_wave(wave, path, self.extractor.min_samples)
-            wave = self._crop(wave, generator)
-            feats = self.extractor(wave)
+            wave, feats = self._crop(wave, self.extractor(wave), generator)
             m, lab = mask_frames(feats, self.task, generator)
             waves.append(wave), features.append(feats), masked.append(m), labels.append(lab)
         return {

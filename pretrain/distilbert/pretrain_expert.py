@@ -119,7 +119,7 @@ class UpstreamPretrainExpert(nn.Module):
                 extra["teacher_prediction"] = self.teacher.reconstruct(batch["masked"], batch["lengths"])
             if cfg.hidden_weight:
                 waves = [w[:n] for w, n in zip(batch["waves"], batch["wave_lengths"])]
-                extra["teacher_hidden"] = self.teacher.hidden_states(waves, batch["features"].shape[1])
+                extra["teacher_hidden"] = self.teacher.hidden_states(waves, batch["features"], batch["lengths"])
         # DDP decides at forward time whether this backward all-reduces; only the window's last one needs to.
         last_of_window = self.forwards % self.accumulate == 0
         skip_sync = isinstance(self.model, DistributedDataParallel) and not last_of_window

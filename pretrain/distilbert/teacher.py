@@ -44,14 +44,25 @@ class Teacher:
                 f"{audio.hop_samples}-sample frames (expected a multiple of {audio.hop_samples})"
             )
         self.repeat = rate // audio.hop_samples
-        probe = self.hidden_states([torch.zeros(audio.sample_rate)], 98)
+        probe = self._upstream_hidden_states([torch.zeros(audio.sample_rate)], 98)
         self.num_layers, self.hidden_size = len(probe), probe[0].shape[-1]
-        # A teacher of our own family also carries the reconstruction head that prediction distillation needs.
+        # A teacher of our own family also carries the reconstruction head that prediction distillation needs,
+        # and, with the student's fbank settings, reads the student's features.
         self.model: AudioDistilBert | None = upstream.model if isinstance(upstream, UpstreamExpert) else None
+        self.reads_student_features = self.model is not None and self.model.config.audio == audio
 
     @torch.no_grad()
-    def hidden_states(self, waves: list[Tensor], num_frames: int) -> list[Tensor]:
-        """Every hidden state, each (B, num_frames, H): teacher frames repeated to 10 ms, trimmed or edge-padded."""
+    def hidden_states(self, waves: list[Tensor], features: Tensor, lengths: Tensor) -> list[Tensor]:
+        """Every hidden state, each (B, frames, H) on the student's frames. A teacher of our own family with the
+        student's fbank settings reads the student's unmasked features (computed once, with the same
+        whole-utterance CMVN); any other upstream reads the waveforms."""
+        if not self.reads_student_features:
+            return self._upstream_hidden_states(waves, features.shape[1])
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            return self.model.encoder(features.float(), lengths)
+
+    def _upstream_hidden_states(self, waves: list[Tensor], num_frames: int) -> list[Tensor]:
+        """The upstream's hidden states, its frames repeated to 10 ms, trimmed or edge-padded to `num_frames`."""
         with torch.autocast(device_type=torch.device(self.device).type, enabled=False):
             hidden = self.upstream([w.to(self.device) for w in waves])["hidden_states"]
         aligned = []
