@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,46 @@ class DistillationConfig:
 
 
 @dataclass(frozen=True)
+class AugmentationConfig:
+    """`augmentation:` of the model config (`-g`); every probability is 0 by default (no augmentation)."""
+
+    speed_prob: float = 0.0
+    speed_min: float = 0.9  # playback-speed factor: 1.1 is 10% shorter and higher
+    speed_max: float = 1.1
+    pitch_prob: float = 0.0
+    pitch_min: float = 0.89  # frequency factor at the same duration (0.89..1.12: about -2..+2 semitones)
+    pitch_max: float = 1.12
+    reverb_prob: float = 0.0
+    reverb_rt60_min: float = 0.2  # seconds, of a shoebox room with one source and one microphone
+    reverb_rt60_max: float = 0.8
+    room_min: float = 3.0  # metres, each side of the room drawn between these
+    room_max: float = 10.0
+    noise_prob: float = 0.0
+    noise_snr_min: float = 5.0  # dB, white noise
+    noise_snr_max: float = 20.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name.endswith("_prob") and not 0.0 <= getattr(self, f.name) <= 1.0:
+                raise ConfigError(f"augmentation.{f.name}: expected a probability in [0, 1], got {getattr(self, f.name)}")
+        bounds = {"speed": (0.5, 2.0), "pitch": (0.5, 2.0), "reverb_rt60": (0.05, 3.0), "room": (2.0, 50.0),
+                  "noise_snr": (-20.0, 80.0)}
+        for name, (low, high) in bounds.items():
+            lo, hi = getattr(self, f"{name}_min"), getattr(self, f"{name}_max")
+            if not low <= lo <= hi <= high:
+                raise ConfigError(f"augmentation.{name}_min/{name}_max: expected {low} <= min <= max <= {high}, "
+                                  f"got {lo} and {hi}")
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "augmentation") -> "AugmentationConfig":
+        return cls(**fields_from_mapping(cls, data or {}, where))
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, f.name) > 0 for f in fields(self) if f.name.endswith("_prob"))
+
+
+@dataclass(frozen=True)
 class PretrainConfig:
     """Everything in config_model.yaml."""
 
@@ -83,13 +123,14 @@ class PretrainConfig:
     task: TaskConfig
     teacher: TeacherConfig | None
     distillation: DistillationConfig
+    augmentation: AugmentationConfig
     raw: dict = field(compare=False, repr=False)  # as read, saved as `Upstream_Config` for resume
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "config_model") -> "PretrainConfig":
         if not isinstance(data, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-        unknown = sorted(set(data) - {"transformer", "audio", "task", "teacher", "distillation"})
+        unknown = sorted(set(data) - {"transformer", "audio", "task", "teacher", "distillation", "augmentation"})
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {unknown}")
         teacher = data.get("teacher")
@@ -108,6 +149,7 @@ class PretrainConfig:
             task=task,
             teacher=None if teacher is None else TeacherConfig(**fields_from_mapping(TeacherConfig, teacher, f"{where}.teacher")),
             distillation=distillation,
+            augmentation=AugmentationConfig.from_dict(data.get("augmentation"), f"{where}.augmentation"),
             raw=dict(data),
         )
 

@@ -1,6 +1,7 @@
 """Training batches from s3prl's length CSVs: buckets of similar length, features, random crops and masks.
 
-Features (with CMVN) are computed over the whole utterance and then cropped, as s3prl's Mockingjay does and as the
+Each waveform is first augmented (when `augmentation:` is on, with the bucket's generator). Features (with CMVN)
+are computed over the whole utterance and then cropped, as s3prl's Mockingjay does and as the
 expert computes them in use; the waveform crop that spans the same frames goes to the teacher.
 
 A length CSV (`<file_path>/<set>.csv`, file_path relative to the working directory, columns `file_path,length`, lengths in samples) lists the audio under
@@ -25,7 +26,8 @@ from tqdm import tqdm
 from upstream_distilbert.audio_files import AudioProblems, audio_file_samples
 from upstream_distilbert.features import FbankExtractor, check_wave, read_wave
 
-from .config import DataConfig, TaskConfig
+from .augmentation import WaveAugmenter
+from .config import AugmentationConfig, DataConfig, TaskConfig
 from .masking import mask_frames
 
 
@@ -82,10 +84,13 @@ def usable_rows(rows: list[tuple[str, int]], data: DataConfig, extractor: FbankE
 class BucketDataset(Dataset):
     """Index (epoch, bucket) -> one training batch as a dict of tensors (padded, with lengths)."""
 
-    def __init__(self, data: DataConfig, task: TaskConfig, extractor: FbankExtractor) -> None:
+    def __init__(self, data: DataConfig, task: TaskConfig, extractor: FbankExtractor,
+                 augmentation: AugmentationConfig = AugmentationConfig()) -> None:
         rows = usable_rows(read_length_csvs(data), data, extractor)
         self.buckets = [rows[i : i + data.train_batch_size] for i in range(0, len(rows), data.train_batch_size)]
         self.data, self.task, self.extractor = data, task, extractor
+        self.augment = (WaveAugmenter(augmentation, extractor.config.sample_rate, extractor.min_samples)
+                        if augmentation.active else None)
 
     def __len__(self) -> int:
         return len(self.buckets)
@@ -112,6 +117,8 @@ class BucketDataset(Dataset):
         for path, _ in self.buckets[bucket]:
             wave = read_wave(path, self.extractor.config.sample_rate)
             check_wave(wave, path, self.extractor.min_samples)
+            if self.augment is not None:
+                wave = self.augment(wave, generator)
             wave, feats = self._crop(wave, self.extractor(wave), generator)
             m, lab = mask_frames(feats, self.task, generator)
             waves.append(wave), features.append(feats), masked.append(m), labels.append(lab)

@@ -100,7 +100,7 @@ class UpstreamPretrainExpert(nn.Module):
 
     # --- the runner's interface -------------------------------------------------------------------------
     def get_train_dataloader(self) -> DataLoader:
-        dataset = BucketDataset(self.data, self.config.task, self.extractor)
+        dataset = BucketDataset(self.data, self.config.task, self.extractor, self.config.augmentation)
         sampler = ResumableBucketSampler(len(dataset), self.data.seed, self.position, self.rank, self.world_size)
         return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=self.data.num_workers,
                           generator=torch.Generator().manual_seed(self.data.seed))
