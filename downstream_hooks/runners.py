@@ -150,6 +150,10 @@ def run_pretrain(argv: list[str]) -> None:
             script.override(new_override, args, config)
             old = args.override if args.override and args.override.lower() != "none" else None
             args.override = f"{old},,{new_override}" if old else new_override
+        total, save = config["runner"].get("total_steps"), config["runner"].get("save_step")
+        if isinstance(total, int) and isinstance(save, int) and not save < total:
+            raise ValueError(f"runner.save_step={save}: s3prl's pretraining runner needs it smaller than "
+                             f"runner.total_steps={total}")
         if config["runner"].get("fp16") and not str(args.device).startswith("cuda"):
             print(f"[audio-distilbert] - runner.fp16 is CUDA mixed precision; on --device {args.device} this run "
                   "trains in fp32 (s3prl's runner disables CUDA autocast and its GradScaler without a GPU)")

@@ -122,6 +122,12 @@ def test_a_users_mistake_is_one_line_and_exit_2(tmp_path: Path) -> None:
                           timeout=300)
     assert (proc.returncode, proc.stderr.strip()) == (
         2, "audio-distilbert: error: --speakers 99: expected 1..12 (0 with --mbrola-speakers)")
+    proc = subprocess.run([*cli(), "pretrain", "-u", "distilbert", "-n", "x", "-p", str(tmp_path / "x"), "--device",
+                           "cpu", "-o", "config.runner.total_steps=10,,config.runner.save_step=10"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == ("audio-distilbert: error: runner.save_step=10: s3prl's pretraining "
+                                                    "runner needs it smaller than runner.total_steps=10")
     debug = subprocess.run([*cli(), "export", str(missing), "-o", "s.ckpt", "--debug"], capture_output=True,
                            text=True, timeout=300)
     assert debug.returncode == 1 and "Traceback" in debug.stderr and str(missing) in debug.stderr
