@@ -35,6 +35,15 @@ def _ratio_at(speed: dict, seconds: float, batch: int) -> float:
     return at("s3prl_mockingjay_at_student_size") / at("student")
 
 
+def _training_line(training: dict, label: str) -> str:
+    return (f"- training{label} (batch {training['batch']} x {training['frames']} frames): distillation step "
+            f"{training['distillation_steps_per_second']:.2f} steps/s ({training['distillation_gemm_share']:.0%} of the "
+            f"GEMM rate), the teacher's masked-acoustic-modelling step {training['teacher_mam_steps_per_second']:.2f} "
+            f"({training['teacher_mam_gemm_share']:.0%}), s3prl's Mockingjay pretraining at the teacher's size "
+            f"{training['s3prl_mockingjay_pretraining_steps_per_second']:.2f} "
+            f"({training['s3prl_mockingjay_pretraining_gemm_share']:.0%})")
+
+
 def render(results: Path = RESULTS) -> str:
     speed = json.loads((results / "speed.json").read_text())
     training = json.loads((results / "training.json").read_text())
@@ -50,9 +59,9 @@ def render(results: Path = RESULTS) -> str:
              f"faster than s3prl's, the whole upstream (fbank included) "
              f"{speed['speedup_over_s3prl_mockingjay']:.2f}x at 10 s and "
              f"{_ratio_at(speed, 30.0, 8):.2f}x at 30 s, batch 8",
-             f"- training: {training['distillation_frames_per_second']:.0f} frames/s per distillation step vs "
-             f"{training['s3prl_mockingjay_pretraining_frames_per_second']:.0f} for s3prl's Mockingjay pretraining at "
-             f"the teacher's size ({training['ratio']:.2f}x; batch {training['batch']} x {training['frames']} frames)",
+             _training_line(training, ""),
+             *([_training_line(json.loads(demo.read_text()), " at the demo's sizes (its teacher and student files)")]
+               if (demo := results / "training_demo.json").is_file() else []),
              "", "| input seconds | " + " | ".join(f"{k}: s per audio s / peak MiB" for k in scaling if k != "weights") + " |",
              "|---:|" + "---:|" * (len(scaling) - 1)]
     curves = [v for k, v in scaling.items() if k != "weights"]

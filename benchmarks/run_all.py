@@ -36,20 +36,25 @@ def main() -> None:
     parser.add_argument("--teacher")
     parser.add_argument("--student")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--only", nargs="+", choices=["speed", "training", "scaling"],
+                        default=["speed", "training", "scaling"], help="run only these benchmarks")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         teacher, student = (args.teacher, args.student) if args.teacher else paper_sized(Path(tmp))
         weights = "given checkpoints" if args.teacher else "random, paper-sized (speed does not depend on weights)"
-        speed = {"weights": weights, **bench(teacher, student)}
-        (args.out / "speed.json").write_text(json.dumps(speed, indent=2) + "\n")
-        print(summary(speed))
-        training = {"weights": weights, **throughput(teacher, student)}
-        (args.out / "training.json").write_text(json.dumps(training, indent=2) + "\n")
-        print(json.dumps(training, indent=2))
-        curves = {"weights": weights, **scaling(load_measured(student, "distilbert_local", "student"))}
-        (args.out / "scaling.json").write_text(json.dumps(curves, indent=2) + "\n")
-        print(json.dumps(curves, indent=2))
+        if "speed" in args.only:
+            speed = {"weights": weights, **bench(teacher, student)}
+            (args.out / "speed.json").write_text(json.dumps(speed, indent=2) + "\n")
+            print(summary(speed))
+        if "training" in args.only:
+            training = {"weights": weights, **throughput(teacher, student)}
+            (args.out / "training.json").write_text(json.dumps(training, indent=2) + "\n")
+            print(json.dumps(training, indent=2))
+        if "scaling" in args.only:
+            curves = {"weights": weights, **scaling(load_measured(student, "distilbert_local", "student"))}
+            (args.out / "scaling.json").write_text(json.dumps(curves, indent=2) + "\n")
+            print(json.dumps(curves, indent=2))
 
 
 if __name__ == "__main__":

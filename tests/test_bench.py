@@ -51,3 +51,18 @@ def test_bench_reports_every_key_with_sane_values(tmp_path: Path) -> None:
     assert doc["speedup"] > 0 and doc["gemm_peak_gflops"] > 1
     assert 0 < doc["student_efficiency"] < 2
     assert doc["teacher"]["gflops_per_audio_second"] > doc["student"]["gflops_per_audio_second"]
+
+
+def test_training_throughput_reports_steps_and_gemm_shares(tmp_path: Path) -> None:
+    """The three training steps run for real (s3prl's optimizer, our teacher, s3prl's Mockingjay model) and their
+    rates agree with each other: steps/s x frames per step = frames/s."""
+    from distilbert_benchmarks.training import throughput
+
+    torch.manual_seed(0)
+    teacher = save_student(AudioDistilBert(tiny_config(num_hidden_layers=2)), tmp_path / "teacher.ckpt")
+    student = save_student(AudioDistilBert(tiny_config(num_hidden_layers=1)), tmp_path / "student.ckpt")
+    doc = throughput(str(teacher), str(student), batch=2, frames=50, repeats=1)
+    assert doc["gemm_peak_gflops"] > 1
+    for key in ("distillation", "teacher_mam", "s3prl_mockingjay_pretraining"):
+        assert doc[f"{key}_frames_per_second"] == pytest.approx(100 * doc[f"{key}_steps_per_second"])
+        assert 0 < doc[f"{key}_gemm_share"] < 2
