@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the whole job on the built-in corpus: teacher, student, phone_linear, timing")
     p.add_argument("--workdir", default="demo", help="where everything goes (a finished step is reused)")
-    p.add_argument("--quick", action="store_true", help="a tiny version for tests (about two minutes)")
+    p.add_argument("--quick", action="store_true", help="a tiny version for tests (about two and a half minutes)")
     p.add_argument("--retrain-teacher", action="store_true",
                    help="train the teacher here (about two hours on 2 cores) instead of using the shipped one")
     p.add_argument("--seeds", type=int,
