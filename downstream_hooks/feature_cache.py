@@ -4,8 +4,9 @@ s3prl's downstream runner calls the upstream on every batch, although a frozen u
 the same hidden states for an utterance every time: for phone_linear on the demo corpus the upstream is most of a
 step. `audio-distilbert downstream --feature-cache DIR` wraps the upstream that s3prl's runner builds in
 `CachedUpstream`: each utterance is run alone (batch of one, so no padding reaches it) the first time it is seen,
-its output is kept in memory and written to `DIR/<upstream key>/<waveform sha1>.pt` (atomically, weights-only
-loadable), and later batches, in this run or another with another seed, are assembled from those files. The key
+its output is written to `DIR/<upstream key>/<waveform sha1>.pt` (atomically, weights-only loadable), and later
+batches, in this run or another with another seed, are assembled from those files; the first `MEMORY_BYTES` of
+entries are also kept in memory, so that a corpus of that size is read from disk once per run. The key
 covers the upstream's name, a digest of its checkpoint file and its model config, so another model never reads
 this one's features.
 """
@@ -24,6 +25,7 @@ from torch.nn.utils.rnn import pad_sequence
 from .patching import require
 
 Output = dict[str, Any]
+MEMORY_BYTES = 4 << 30  # entries kept in memory as well, at most: beyond it they are read back from their files
 
 
 def file_digest(path: str | Path) -> str:
@@ -76,12 +78,13 @@ def _batch(items: list[Any], device: torch.device) -> Any:
 class CachedUpstream(nn.Module):
     """A frozen s3prl upstream expert whose output for each waveform is computed once and then read back."""
 
-    def __init__(self, upstream: nn.Module, folder: str | Path) -> None:
+    def __init__(self, upstream: nn.Module, folder: str | Path, memory_bytes: int = MEMORY_BYTES) -> None:
         super().__init__()
         self.upstream = upstream
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.memory: dict[str, Output] = {}
+        self.memory_left = memory_bytes
         self.computed = 0  # utterances this process ran through the upstream (the rest came from the cache)
 
     def get_downsample_rates(self, key: str) -> int:
@@ -104,7 +107,10 @@ class CachedUpstream(nn.Module):
                 output = {name: _unbatch(value) for name, value in self.upstream([wav]).items()}
             _save(output, path)
             self.computed += 1
-        self.memory[key] = output
+        size = sum(t.nbytes for value in output.values() for t in (value if isinstance(value, list) else [value])
+                   if isinstance(t, Tensor))
+        if size <= self.memory_left:
+            self.memory[key], self.memory_left = output, self.memory_left - size
         return output
 
     def forward(self, wavs: list[Tensor]) -> Output:

@@ -48,9 +48,10 @@ def test_cached_features_equal_the_upstreams_and_are_computed_once(phone_corpus:
         for i, wave in enumerate(waves):
             frames = expert.extractor.num_frames(len(wave))
             torch.testing.assert_close(a[i, :frames], b[i, :frames], atol=1e-5, rtol=0)
-    again = CachedUpstream(expert, tmp_path)
+    assert len(cached.memory) == 3  # kept in memory too, within its bound
+    again = CachedUpstream(expert, tmp_path, memory_bytes=0)
     second = again(list(reversed(waves)))
-    assert again.computed == 0  # read back from the files, in any order
+    assert again.computed == 0 and again.memory == {}  # read back from the files, in any order, none kept
     torch.testing.assert_close(second["hidden_states"][-1][0], first["hidden_states"][-1][2])
     for path in tmp_path.glob("*.pt"):
         torch.load(path, weights_only=True)
