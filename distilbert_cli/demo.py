@@ -72,7 +72,7 @@ def _command(*args: str, cwd: Path) -> None:
                                 "its output above says why, and rerunning the demo continues from there")
 
 
-def _datarc(corpus: Path) -> str:
+def _pretrain_datarc(corpus: Path) -> str:
     d = "config.pretrain_expert.datarc"
     return f"{d}.libri_root={corpus / 'LibriSpeech'},,{d}.file_path={corpus / 'len_for_bucket'},,{d}.sets=['{PRETRAIN_SET}']"
 
@@ -104,7 +104,7 @@ def _pretrain(workdir: Path, name: str, model_config: Path, steps: tuple[int, ..
         runner = (f"config.runner.total_steps={total},,config.runner.save_step={max(total // 3, 1)},,"
                   f"config.runner.log_step={max(total // 10, 1)}")
         if done == 0 and phase == 0:
-            overrides = [runner, _datarc(corpus), *([f"config.optimizer.lr={lr}"] if lr else [])]
+            overrides = [runner, _pretrain_datarc(corpus), *([f"config.optimizer.lr={lr}"] if lr else [])]
             _command("pretrain", "-u", "distilbert", "-g", str(model_config),
                      "-c", str(config_path("pretrain", "demo_runner.yaml")), "-n", name, "-p", str(expdir),
                      "--device", "cpu", "-o", ",,".join(overrides), cwd=workdir)
@@ -141,7 +141,7 @@ def _teacher(workdir: Path, plan: Plan, corpus: Path) -> Path:
     return _pretrain(workdir, "teacher", config_path("pretrain", "demo_teacher.yaml"), plan.teacher_steps, source)
 
 
-def _datarc_paths(corpus: Path) -> str:
+def _downstream_datarc(corpus: Path) -> str:
     d = "config.downstream_expert.datarc"
     return (f"{d}.libri_root={corpus / 'LibriSpeech'},,{d}.phone_path={corpus / 'cpc_phone'},,"
             f"{d}.bucket_file={corpus / 'len_for_bucket'}")
@@ -156,7 +156,7 @@ def _phone_linear(workdir: Path, name: str, upstream: list[str], plan: Plan, cor
                  "--seed", str(seed), "--feature-cache", str(workdir / "feature-cache"),
                  "-o", f"config.runner.total_steps={plan.phone_steps},,config.runner.eval_step={plan.phone_eval_step},,"
                        f"config.runner.save_step={plan.phone_eval_step},,"
-                       f"config.runner.log_step={max(plan.phone_eval_step // 5, 1)},,{_datarc_paths(corpus)},,"
+                       f"config.runner.log_step={max(plan.phone_eval_step // 5, 1)},,{_downstream_datarc(corpus)},,"
                        f"config.downstream_expert.datarc.eval_batch_size={plan.phone_eval_batch}",
                  cwd=workdir)
     return expdir
@@ -168,7 +168,7 @@ def _unseen_engine_accuracy(workdir: Path, expdir: Path, corpus: Path) -> float:
     if "test" not in (read_scores(out) if (out / "log.log").is_file() else {}):
         _command("downstream", "-m", "evaluate", "-e", str(expdir / "best-states-dev.ckpt"), "-t", "test",
                  "--device", "cpu", "--feature-cache", str(workdir / "feature-cache"),
-                 "-o", f"args.expdir={out},,{_datarc_paths(corpus)}", cwd=workdir)
+                 "-o", f"args.expdir={out},,{_downstream_datarc(corpus)}", cwd=workdir)
     (accuracy,) = read_scores(out)["test"].values()
     return accuracy
 
