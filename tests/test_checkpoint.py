@@ -83,6 +83,13 @@ def test_missing_corrupt_and_pickled_files_are_clear_errors(student_ckpt: Path, 
     torch.save({"Args": Namespace(a=1)}, pickled)  # what s3prl's runners write: not weights-only
     with pytest.raises(CheckpointError, match=f"{pickled}: cannot be read as a weights-only"):
         load_student(pickled)
+    from upstream_distilbert.s3prl_states import allow_s3prl_checkpoints
+
+    allow_s3prl_checkpoints()  # allowed for s3prl's own files in this process, still refused in ours
+    with pytest.raises(CheckpointError, match=f"{pickled}: cannot be read as a weights-only"):
+        load_student(pickled)
+    allowed = [g[0] if isinstance(g, tuple) else g for g in torch.serialization.get_safe_globals()]
+    assert Namespace in allowed  # and still allowed for s3prl's files afterwards
 
 
 class _FailsHalfway:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +63,26 @@ def save_student(model: AudioDistilBert, path: str | os.PathLike) -> Path:
     return atomic_save(state, path)
 
 
+@contextmanager
+def _plain_weights_only() -> Iterator[None]:
+    """torch's weights-only loader without the classes this process allowed for s3prl's checkpoints
+    (`s3prl_states`): our files hold tensors and plain types only, and must not load anything else."""
+    allowed = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    try:
+        yield
+    finally:
+        torch.serialization.add_safe_globals(allowed)
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """torch.load with `weights_only=True`, turning every failure into a CheckpointError that names the file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with _plain_weights_only():
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch raises many types for corrupt or pickled files
         raise CheckpointError(
             f"{path}: cannot be read as a weights-only torch checkpoint ({type(error).__name__}: {error})"
