@@ -11,6 +11,7 @@ from downstream_hooks.registration import register_in_process
 from upstream_distilbert.checkpoint import STUDENT_FORMAT, CheckpointError, atomic_save
 from upstream_distilbert.config import ModelConfig, TransformerConfig
 from upstream_distilbert.expert import UpstreamExpert
+from upstream_distilbert.mockingjay_states import TRANSFORMER_KEYS
 from upstream_distilbert.s3prl_states import read_states
 
 from .flops import EncoderShape
@@ -64,10 +65,7 @@ def load_measured(ckpt: str | Path, expert: str | None = None, name: str = "") -
 
 def mockingjay_transformer(t: TransformerConfig) -> dict:
     """Our encoder's shape as s3prl Mockingjay's `transformer:` config dict."""
-    keys = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
-            "hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range", "layer_norm_eps",
-            "share_layer", "pre_layer_norm")
-    return {key: getattr(t, key) for key in keys}
+    return {key: getattr(t, key) for key in TRANSFORMER_KEYS}
 
 
 def write_mockingjay_like(config: ModelConfig, chunk: int, path: Path) -> Path:

@@ -32,6 +32,17 @@ def _export(args: argparse.Namespace) -> None:
     print(f"wrote {export_student(args.states, args.output)}")
 
 
+def _convert(args: argparse.Namespace) -> None:
+    from upstream_distilbert.mockingjay_states import convert_states
+
+    model = convert_states(args.states, args.output, args.trust_pickle)
+    t = model.config.transformer
+    print(f"wrote {args.output}: {t.num_hidden_layers} layers x {t.hidden_size}"
+          f"{', one shared layer' if t.share_layer else ''}, {'pre' if t.pre_layer_norm else 'post'}-LN, "
+          f"{model.config.audio.feature_dim}-dim fbank in, chunk {model.config.sequence_length} frames; "
+          f"load it with distilbert_local (weights_only=True)")
+
+
 def _corpus(args: argparse.Namespace) -> None:
     from distilbert_corpus.corpus import build_corpus
 
@@ -116,6 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("states", help="a states-N.ckpt of `run_pretrain.py -u distilbert`")
     p.add_argument("-o", "--output", required=True, help="the student file to write (student.ckpt)")
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("convert", help="an s3prl mockingjay/tera/audio_albert states-N.ckpt as our weights-only file",
+                       description="Encoder, reconstruction head and config of a checkpoint of s3prl's `run_pretrain.py "
+                       "-u mockingjay|tera|audio_albert` (on kaldi fbank), written in the student format: it loads with "
+                       "`distilbert_local` and serves as a teacher with prediction distillation.")
+    p.add_argument("states", help="the s3prl states-N.ckpt")
+    p.add_argument("-o", "--output", required=True, help="the file to write (teacher.ckpt)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="unpickle the whole file (older released checkpoints need it); runs code the file names, so "
+                        "only for files you trust. Without it the file is read weights-only.")
+    p.set_defaults(func=_convert)
 
     p = sub.add_parser("corpus", help="the built-in synthesized corpus with exact phone labels (flite, MBROLA)")
     p.add_argument("out", help="output folder: LibriSpeech/, cpc_phone/, len_for_bucket/")

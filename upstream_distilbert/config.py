@@ -75,6 +75,9 @@ class TransformerConfig:
     layer_norm_eps: float = 1e-12
     share_layer: bool = False
     pre_layer_norm: bool = False
+    # pre-LN only: every hidden state through its own LayerNorm, as s3prl's Mockingjay family outputs them (files
+    # converted from it); False normalises only the last one
+    hidden_state_norms: bool = False
     pruned_heads: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -87,6 +90,8 @@ class TransformerConfig:
                 f"{where}.hidden_size: {self.hidden_size} is not divisible by "
                 f"num_attention_heads={self.num_attention_heads}"
             )
+        if self.hidden_state_norms and not self.pre_layer_norm:
+            raise ConfigError(f"{where}.hidden_state_norms: only for pre_layer_norm: true (post-LN states are normalised)")
         if self.hidden_act not in ACTIVATIONS:
             raise ConfigError(f"{where}.hidden_act: expected one of {ACTIVATIONS}, got {self.hidden_act!r}")
         for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):

@@ -129,8 +129,12 @@ class TransformerEncoder(nn.Module):
         self.embedding = InputEmbedding(input_dim, config)
         distinct = 1 if config.share_layer else config.num_hidden_layers
         self.layers = nn.ModuleList(TransformerLayer(config, len(config.heads_kept(i))) for i in range(distinct))
-        # Pre-LN stacks leave their residual stream unnormalised: normalise the last output (as Mockingjay does).
-        self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.pre_layer_norm else None
+        # Pre-LN stacks leave their residual stream unnormalised: normalise the last output, or every output as
+        # s3prl's Mockingjay does (`hidden_state_norms`).
+        width, eps = config.hidden_size, config.layer_norm_eps
+        self.final_norm = nn.LayerNorm(width, eps=eps) if config.pre_layer_norm and not config.hidden_state_norms else None
+        self.hidden_norms = nn.ModuleList(nn.LayerNorm(width, eps=eps) for _ in range(config.num_hidden_layers + 1)) \
+            if config.hidden_state_norms else None
 
     def forward(self, features: Tensor, lengths: Tensor | None = None) -> list[Tensor]:
         """features (B, T, D), lengths (B,) -> num_hidden_layers + 1 hidden states, each (B, T, hidden_size)."""
@@ -142,6 +146,8 @@ class TransformerEncoder(nn.Module):
             hidden_states.append(x)
         if self.final_norm is not None:
             hidden_states[-1] = self.final_norm(x)
+        if self.hidden_norms is not None:
+            hidden_states = [norm(h) for norm, h in zip(self.hidden_norms, hidden_states)]
         return hidden_states
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from upstream_distilbert.config import ConfigError, ModelConfig, fields_from_mapping
+from upstream_distilbert.config import AudioConfig, ConfigError, ModelConfig, fields_from_mapping
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,13 @@ class PretrainConfig:
     distillation: DistillationConfig
     augmentation: AugmentationConfig
     raw: dict = field(compare=False, repr=False)  # as read, saved as `Upstream_Config` for resume
+    audio_given: bool = True  # False: `audio:` left out, so the student reads its teacher's features
+
+    def with_audio(self, audio: AudioConfig) -> "PretrainConfig":
+        """The student on `audio` (its teacher's fbank settings), recorded in `raw` so that a resumed run and the
+        exported file read the same features without loading the teacher again."""
+        return dataclasses.replace(self, model=dataclasses.replace(self.model, audio=audio),
+                                   raw={**self.raw, "audio": audio.to_dict()}, audio_given=True)
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "config_model") -> "PretrainConfig":
@@ -143,7 +150,11 @@ class PretrainConfig:
             raise ConfigError(f"{where}.distillation: every objective's weight is 0 (without a teacher only "
                               "reconstruction_weight counts)")
         task = TaskConfig(**fields_from_mapping(TaskConfig, data.get("task", {}), f"{where}.task"))
-        model = ModelConfig.from_dict({k: data[k] for k in ("transformer", "audio") if k in data}, where)
+        if "audio" not in data and teacher is None:
+            raise ConfigError(f"{where}: missing key 'audio' (the fbank settings; only a student with a teacher may "
+                              "leave them out to take the teacher's)")
+        # Without `audio:` the defaults stand in until the expert takes the teacher's settings (`with_audio`).
+        model = ModelConfig.from_dict({"audio": {}, **{k: data[k] for k in ("transformer", "audio") if k in data}}, where)
         return cls(
             model=dataclasses.replace(model, sequence_length=task.sequence_length),  # recorded in the student file
             task=task,
@@ -151,6 +162,7 @@ class PretrainConfig:
             distillation=distillation,
             augmentation=AugmentationConfig.from_dict(data.get("augmentation"), f"{where}.augmentation"),
             raw=dict(data),
+            audio_given="audio" in data,
         )
 
     @classmethod

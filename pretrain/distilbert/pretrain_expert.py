@@ -6,6 +6,7 @@ it back to `load_model` on resume (`-e`). Under torchrun, `distribute` makes thi
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from contextlib import nullcontext
 from typing import Any
@@ -18,6 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from upstream_distilbert.checkpoint import load_weights
+from upstream_distilbert.config import TransformerConfig
 from upstream_distilbert.features import FbankExtractor
 from upstream_distilbert.model import AudioDistilBert
 
@@ -32,10 +34,16 @@ class UpstreamPretrainExpert(nn.Module):
                  **kwargs: Any) -> None:
         super().__init__()
         self.data = DataConfig.from_dict(datarc)
-        self.config = PretrainConfig.load(upstream_config)
+        config = PretrainConfig.load(upstream_config)
         self.device, self.multi_gpu = device, multi_gpu
-        self.extractor = FbankExtractor(self.config.model.audio)
-        self.teacher = Teacher(self.config.teacher, self.config.model.audio, device) if self.config.teacher else None
+        self.teacher = None
+        if config.teacher:
+            self.teacher = Teacher(config.teacher, config.model.audio if config.audio_given else None, device)
+            if not config.audio_given:
+                config = config.with_audio(self.teacher.audio)
+                print(f"[UpstreamPretrainExpert] - audio: the teacher's fbank settings {config.model.audio.to_dict()}")
+        self.config = config
+        self.extractor = FbankExtractor(config.model.audio)
         self._check_teacher_fits()
         student = AudioDistilBert(self.config.model)
         if self.config.teacher and self.config.teacher.init_student:
@@ -73,13 +81,17 @@ class UpstreamPretrainExpert(nn.Module):
             return
         if cfg.prediction_weight and teacher.model is None:
             raise ValueError(
-                f"distillation.prediction_weight: teacher {self.config.teacher.expert} has no reconstruction head; "
-                "set prediction_weight: 0 and use hidden-state distillation, or a distilbert_local teacher"
+                f"distillation.prediction_weight: teacher {teacher.expert} has no reconstruction head on fbank "
+                f"({teacher.no_model_because}); set prediction_weight: 0 and use hidden-state distillation"
             )
         if cfg.prediction_weight and teacher.model.config.audio != self.config.model.audio:
+            theirs, ours = teacher.model.config.audio, self.config.model.audio
+            differ = [f.name for f in dataclasses.fields(ours) if getattr(theirs, f.name) != getattr(ours, f.name)]
             raise ValueError(
-                f"distillation.prediction_weight: teacher {self.config.teacher.ckpt} predicts other features "
-                f"({teacher.model.config.audio}) than the student reads ({self.config.model.audio})"
+                f"distillation.prediction_weight: teacher {teacher.expert} ({self.config.teacher.ckpt}) predicts "
+                f"other features than the student reads: "
+                + "; ".join(f"{k}: teacher {getattr(theirs, k)}, student {getattr(ours, k)}" for k in differ)
+                + ". Leave out the student's audio: to take the teacher's settings, or make them equal"
             )
         bad = [t for t in cfg.teacher_layers if not -teacher.num_layers <= t < teacher.num_layers]
         if bad:
@@ -91,12 +103,22 @@ class UpstreamPretrainExpert(nn.Module):
 
     def _init_from_teacher(self, student: AudioDistilBert) -> None:
         if self.teacher is None or self.teacher.model is None:
-            raise ValueError("teacher.init_student: needs a teacher of this family (distilbert_local)")
-        theirs = self.teacher.model.state_dict()
-        ours = student.state_dict()
-        copied = {k: v for k, v in theirs.items() if k in ours and ours[k].shape == v.shape}
+            raise ValueError(f"teacher.init_student: teacher {self.config.teacher.expert} has no fbank model to copy "
+                             f"from ({self.teacher.no_model_because if self.teacher else 'no teacher'})")
+        theirs, ours = self.teacher.model.state_dict(), student.state_dict()
+        copied, skipped, report = {}, [], []
+        for mine, source in teacher_init_map(student.config.transformer, self.teacher.model.config.transformer).items():
+            keys = [k for k in ours if k.startswith(mine + ".")]
+            for key in keys:
+                other = source + key[len(mine):]
+                if other in theirs and theirs[other].shape == ours[key].shape:
+                    copied[key] = theirs[other]
+                else:
+                    skipped.append(key)
+            report.append(f"{mine} <- {source} ({sum(k in copied for k in keys)} of {len(keys)} tensors)")
         student.load_state_dict(copied, strict=False)
-        print(f"[UpstreamPretrainExpert] - initialised {len(copied)} of {len(ours)} student tensors from the teacher")
+        print(f"[UpstreamPretrainExpert] - init_student: {'; '.join(report)}"
+              + (f"; not copied (shapes differ): {', '.join(skipped)}" if skipped else ""))
 
     # --- the runner's interface -------------------------------------------------------------------------
     def get_train_dataloader(self) -> DataLoader:
@@ -166,3 +188,12 @@ class UpstreamPretrainExpert(nn.Module):
         self.position = int(init_ckpt["Data_Position"])
         self.step = int(init_ckpt["Step"])
         torch.set_rng_state(init_ckpt["Rng_State"])
+
+
+def teacher_init_map(student: TransformerConfig, teacher: TransformerConfig) -> dict[str, str]:
+    """`init_student`'s name map, student module -> teacher module: the input embedding, the first layers (as
+    many as both have), and the reconstruction head. The rest of the student keeps its fresh initialisation."""
+    layers = min(1 if student.share_layer else student.num_hidden_layers,
+                 1 if teacher.share_layer else teacher.num_hidden_layers)
+    return {"encoder.embedding": "encoder.embedding", **{f"encoder.layers.{i}": f"encoder.layers.{i}" for i in range(layers)},
+            "spec_head": "spec_head"}

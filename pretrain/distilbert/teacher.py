@@ -7,8 +7,10 @@ import torch
 from torch import Tensor
 
 from upstream_distilbert import hubconf
+from upstream_distilbert.checkpoint import CheckpointError
 from upstream_distilbert.config import AudioConfig, ConfigError
 from upstream_distilbert.expert import UpstreamExpert
+from upstream_distilbert.mockingjay_states import from_mockingjay_states
 from upstream_distilbert.model import AudioDistilBert
 from upstream_distilbert.s3prl_states import allow_s3prl_checkpoints
 
@@ -17,26 +19,26 @@ from .config import TeacherConfig
 
 class Teacher:
     """Wraps an s3prl upstream; deliberately not an nn.Module, so the runner's `train()`, optimizer and
-    checkpoints never touch it. It always runs in eval mode, without gradients and without autocast."""
+    checkpoints never touch it. It always runs in eval mode, without gradients and without autocast.
 
-    def __init__(self, config: TeacherConfig, audio: AudioConfig, device: str) -> None:
-        import s3prl.hub
+    A teacher of our own family (`distilbert_local`) or of s3prl's Mockingjay family (`mockingjay*`, `tera*`,
+    `audio_albert*`, converted on load) also gives `model`: encoder and reconstruction head on fbank, which
+    prediction distillation and `init_student` need. `audio` is the student's fbank settings, or None to take the
+    teacher's."""
 
-        allow_s3prl_checkpoints()  # s3prl's upstreams load their own checkpoints with torch's default (weights-only)
-        source = hubconf if config.expert in hubconf.__all__ else s3prl.hub  # ours, or any of s3prl's
-        entry = getattr(source, config.expert, None)
-        if entry is None or config.expert.startswith("_"):
-            raise ConfigError(f"teacher.expert: {config.expert!r} is not an s3prl hub entry (see s3prl.hub.options())")
-        if config.ckpt and not Path(config.ckpt).is_file():
-            raise FileNotFoundError(f"teacher.ckpt: no checkpoint at {config.ckpt!r} for teacher {config.expert}")
-        try:
-            upstream = entry(ckpt=config.ckpt or None)
-        except Exception as error:  # noqa: BLE001 - every upstream fails in its own way on a bad file
-            raise ValueError(
-                f"teacher.ckpt: {config.ckpt} could not be loaded by {config.expert} ({type(error).__name__}: {error})"
-            ) from error
+    def __init__(self, config: TeacherConfig, audio: AudioConfig | None, device: str) -> None:
+        self.expert, self.device = config.expert, device
+        upstream = _load_upstream(config)
         self.upstream = upstream.to(device).eval().requires_grad_(False)
-        self.device = device
+        self.model, self.no_model_because = _fbank_model(upstream, config)
+        if self.model is not None:
+            self.model = self.model.to(device).eval().requires_grad_(False)
+        if audio is None:
+            if self.model is None:
+                raise ConfigError(f"audio: not given, and teacher {config.expert} has no fbank settings to take "
+                                  f"({self.no_model_because}); give the student's audio: settings")
+            audio = self.model.config.audio
+        self.audio = audio
         rate = int(self.upstream.get_downsample_rates("hidden_states"))
         if rate % audio.hop_samples:
             raise ValueError(
@@ -46,9 +48,7 @@ class Teacher:
         self.repeat = rate // audio.hop_samples
         probe = self._upstream_hidden_states([torch.zeros(audio.sample_rate)], 98)
         self.num_layers, self.hidden_size = len(probe), probe[0].shape[-1]
-        # A teacher of our own family also carries the reconstruction head that prediction distillation needs,
-        # and, with the student's fbank settings, reads the student's features.
-        self.model: AudioDistilBert | None = upstream.model if isinstance(upstream, UpstreamExpert) else None
+        # With the student's fbank settings the teacher reads the student's features (computed once).
         self.reads_student_features = self.model is not None and self.model.config.audio == audio
 
     @torch.no_grad()
@@ -77,6 +77,40 @@ class Teacher:
     def reconstruct(self, masked: Tensor, lengths: Tensor) -> Tensor:
         """The teacher's own prediction of the masked frames (prediction distillation's target)."""
         if self.model is None:
-            raise ValueError("prediction distillation needs a teacher with a reconstruction head (distilbert_local)")
+            raise ValueError(f"teacher {self.expert}: no reconstruction head ({self.no_model_because})")
         with torch.autocast(device_type=masked.device.type, enabled=False):
             return self.model(masked.float(), lengths)[1]
+
+
+def _load_upstream(config: TeacherConfig) -> torch.nn.Module:
+    """The teacher's s3prl upstream: our hub entries, or any of s3prl's."""
+    import s3prl.hub
+
+    allow_s3prl_checkpoints()  # s3prl's upstreams load their own checkpoints with torch's default (weights-only)
+    source = hubconf if config.expert in hubconf.__all__ else s3prl.hub  # ours, or any of s3prl's
+    entry = getattr(source, config.expert, None)
+    if entry is None or config.expert.startswith("_"):
+        raise ConfigError(f"teacher.expert: {config.expert!r} is not an s3prl hub entry (see s3prl.hub.options())")
+    if config.ckpt and not Path(config.ckpt).is_file():
+        raise FileNotFoundError(f"teacher.ckpt: no checkpoint at {config.ckpt!r} for teacher {config.expert}")
+    try:
+        return entry(ckpt=config.ckpt) if config.ckpt else entry()
+    except Exception as error:  # noqa: BLE001 - every upstream fails in its own way on a bad file
+        raise ValueError(
+            f"teacher.ckpt: {config.ckpt or '(the default model)'} could not be loaded by {config.expert} "
+            f"({type(error).__name__}: {error})"
+        ) from error
+
+
+def _fbank_model(upstream: torch.nn.Module, config: TeacherConfig) -> tuple[AudioDistilBert | None, str]:
+    """(our model of the teacher, "") where it has one, else (None, why not)."""
+    from s3prl.upstream.mockingjay.expert import UpstreamExpert as MockingjayExpert
+
+    if isinstance(upstream, UpstreamExpert):
+        return upstream.model, ""
+    if not isinstance(upstream, MockingjayExpert):  # tera and audio_albert use it too
+        return None, f"{config.expert} is neither distilbert_local nor of s3prl's Mockingjay family"
+    try:
+        return from_mockingjay_states(upstream.transformer.all_states, config.ckpt or config.expert), ""
+    except CheckpointError as error:
+        return None, str(error)
