@@ -35,7 +35,13 @@ def _export(args: argparse.Namespace) -> None:
 def _convert(args: argparse.Namespace) -> None:
     from upstream_distilbert.mockingjay_states import convert_states
 
-    model = convert_states(args.states, args.output, args.trust_pickle)
+    audio = None
+    if args.audio_config:
+        import yaml
+
+        audio = yaml.safe_load(Path(args.audio_config).read_text())
+        audio = audio.get("audio", audio) if isinstance(audio, dict) else audio
+    model = convert_states(args.states, args.output, args.trust_pickle, audio)
     t = model.config.transformer
     print(f"wrote {args.output}: {t.num_hidden_layers} layers x {t.hidden_size}"
           f"{', one shared layer' if t.share_layer else ''}, {'pre' if t.pre_layer_norm else 'post'}-LN, "
@@ -137,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-pickle", action="store_true",
                    help="unpickle the whole file (older released checkpoints need it); runs code the file names, so "
                         "only for files you trust. Without it the file is read weights-only.")
+    p.add_argument("--audio-config", help="yaml with s3prl's `audio:` settings (kaldi/delta/cmvn), for a checkpoint "
+                   "that records none (s3prl passes such released files an on-the-fly config)")
     p.set_defaults(func=_convert)
 
     p = sub.add_parser("corpus", help="the built-in synthesized corpus with exact phone labels (flite, MBROLA)")

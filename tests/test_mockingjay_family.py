@@ -80,6 +80,21 @@ def test_checkpoints_on_preprocessor_features_are_refused_by_name() -> None:
         from_mockingjay_states(states, "released.ckpt")
 
 
+def test_a_file_without_feature_settings_takes_them_from_the_user(tmp_path: Path) -> None:
+    """Released files that record no `audio:` (s3prl hands them an on-the-fly config): without one the error says
+    what is missing; with `convert --audio-config` they convert."""
+    from upstream_distilbert.checkpoint import atomic_save, load_student
+
+    states, _, _ = s3prl_states()
+    del states["Upstream_Config"]["audio"]
+    source = atomic_save(states, tmp_path / "states-9.ckpt")
+    with pytest.raises(CheckpointError, match="its input is not kaldi fbank"):
+        from_mockingjay_states(states, "bare.ckpt")
+    audio = write_yaml(tmp_path / "audio.yaml", {"audio": {**FBANK, "cmvn": {"use_cmvn": False}}})
+    run([*cli(), "convert", str(source), "-o", str(tmp_path / "t.ckpt"), "--audio-config", str(audio)])
+    assert load_student(tmp_path / "t.ckpt").config.audio.use_cmvn is False
+
+
 def test_a_weight_without_counterpart_is_named() -> None:
     states, _, _ = s3prl_states()
     states["Transformer"]["encoder.layer.0.attention.self.rotary.weight"] = torch.zeros(1)

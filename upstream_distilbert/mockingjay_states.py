@@ -55,9 +55,10 @@ def upstream_config(states: Mapping[str, Any], source: str) -> dict:
                           f"or, in legacy files, 'Config'; found keys {sorted(map(str, states))})")
 
 
-def model_config(config: Mapping[str, Any], source: str) -> ModelConfig:
-    """Our ModelConfig for s3prl's `transformer:` / `task:` / `audio:`; errors name the setting that does not fit."""
-    audio = config.get("audio")
+def model_config(config: Mapping[str, Any], source: str, audio: Mapping[str, Any] | None = None) -> ModelConfig:
+    """Our ModelConfig for s3prl's `transformer:` / `task:` / `audio:`; errors name the setting that does not fit.
+    `audio` stands in for a file that records none (s3prl's on-the-fly config for such released checkpoints)."""
+    audio = config.get("audio") or audio
     if not isinstance(audio, Mapping) or "kaldi" not in audio:
         feat = audio.get("input", {}).get("feat_type") if isinstance(audio, Mapping) else None
         raise CheckpointError(
@@ -120,9 +121,10 @@ def head_weights(weights: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def from_mockingjay_states(states: Mapping[str, Any], source: str) -> AudioDistilBert:
-    """Our model (encoder + reconstruction head) with the weights of an s3prl Mockingjay-family checkpoint."""
-    config = model_config(upstream_config(states, source), source)
+def from_mockingjay_states(states: Mapping[str, Any], source: str, audio: Mapping[str, Any] | None = None) -> AudioDistilBert:
+    """Our model (encoder + reconstruction head) with the weights of an s3prl Mockingjay-family checkpoint;
+    `audio` (s3prl's `audio:` layout) for a file that records no feature settings."""
+    config = model_config(upstream_config(states, source), source, audio)
     for key in ("Transformer", "SpecHead"):
         if not isinstance(states.get(key), Mapping):
             raise CheckpointError(f"{source}: missing '{key}' (the {'encoder' if key == 'Transformer' else 'reconstruction head'} "
@@ -139,10 +141,11 @@ def from_mockingjay_states(states: Mapping[str, Any], source: str) -> AudioDisti
     return model.eval()
 
 
-def convert_states(source: str | os.PathLike, out: str | os.PathLike, trust_pickle: bool = False) -> AudioDistilBert:
+def convert_states(source: str | os.PathLike, out: str | os.PathLike, trust_pickle: bool = False,
+                   audio: Mapping[str, Any] | None = None) -> AudioDistilBert:
     """Write an s3prl Mockingjay-family `states-N.ckpt` as our weights-only file (encoder, reconstruction head,
     config); the file is read weights-only unless `trust_pickle`."""
     states = unpickle_states(source) if trust_pickle else read_states(source)
-    model = from_mockingjay_states(states, str(source))
+    model = from_mockingjay_states(states, str(source), audio)
     save_student(model, out)
     return model
