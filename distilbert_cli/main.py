@@ -27,9 +27,24 @@ def _s3prl(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from distilbert_pretrain.export import export_student
+    from distilbert_pretrain.export import student_of_states
+    from upstream_distilbert.checkpoint import STUDENT_FORMAT, load_student, read_checkpoint, save_student
 
-    print(f"wrote {export_student(args.states, args.output)}")
+    if not (args.output or args.onnx):
+        raise ValueError("export: nothing to write; give -o STUDENT_CKPT, --onnx FILE.onnx, or both")
+    try:
+        is_student = read_checkpoint(args.states).get("format") == STUDENT_FORMAT
+    except ValueError:  # not weights-only readable as ours: an s3prl states file (read with its allow-list)
+        is_student = False
+    model = load_student(args.states) if is_student else student_of_states(args.states)
+    if args.output:
+        print(f"wrote {save_student(model, args.output)}")
+    if args.onnx:
+        from upstream_distilbert.onnx_export import export_onnx
+
+        print(f"wrote {export_onnx(model.eval(), args.onnx, args.int8)}"
+              f" ({'int8 weights' if args.int8 else 'fp32'}; inputs features, mask; outputs hidden_state_0.."
+              f"{model.config.transformer.num_hidden_layers})")
 
 
 def _convert(args: argparse.Namespace) -> None:
@@ -129,9 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "pretrain", help="s3prl's run_pretrain.py with the same flags, from any directory (--help shows them)"
     )
-    p = sub.add_parser("export", help="write the student of a distilbert states-N.ckpt as a student file")
-    p.add_argument("states", help="a states-N.ckpt of `run_pretrain.py -u distilbert`")
-    p.add_argument("-o", "--output", required=True, help="the student file to write (student.ckpt)")
+    p = sub.add_parser("export", help="write the student of a distilbert states-N.ckpt as a student file, or "
+                                      "a student as ONNX")
+    p.add_argument("states", help="a states-N.ckpt of `run_pretrain.py -u distilbert`, or a student file (for --onnx)")
+    p.add_argument("-o", "--output", help="the student file to write (student.ckpt)")
+    p.add_argument("--onnx", help="also write the encoder as ONNX (features and padding mask in, every hidden state "
+                                  "out; dynamic batch and time)")
+    p.add_argument("--int8", action="store_true", help="with --onnx: ONNX Runtime's int8 dynamic quantization of "
+                                                      "the weights")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("convert", help="an s3prl mockingjay/tera/audio_albert states-N.ckpt as our weights-only file",

@@ -52,6 +52,21 @@ def test_shared_layer_has_one_layer_of_weights() -> None:
     assert len(shared.encoder(torch.randn(1, 6, 80))) == 5
 
 
+def test_gradient_checkpointing_gives_the_same_outputs_and_gradients() -> None:
+    """Recomputing each layer in the backward pass changes memory, not results (dropout off to compare)."""
+    grads = []
+    for recompute in (False, True):
+        torch.manual_seed(0)
+        model = AudioDistilBert(tiny_config(gradient_checkpointing=recompute, hidden_dropout_prob=0.0,
+                                            attention_probs_dropout_prob=0.0)).train()
+        features = torch.randn(2, 40, 80)
+        hidden, recon = model(features, torch.tensor([40, 25]))
+        (recon.abs().mean() + hidden[-1].pow(2).mean()).backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
 def test_pruning_heads_equals_silencing_them() -> None:
     """Pruned heads contribute nothing: the pruned model matches the full one with those heads' output
     columns zeroed."""

@@ -15,6 +15,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from .config import ModelConfig, TransformerConfig
 
@@ -138,11 +139,19 @@ class TransformerEncoder(nn.Module):
 
     def forward(self, features: Tensor, lengths: Tensor | None = None) -> list[Tensor]:
         """features (B, T, D), lengths (B,) -> num_hidden_layers + 1 hidden states, each (B, T, hidden_size)."""
-        mask = padding_mask(lengths, features.shape[1])
+        return self.encode(features, padding_mask(lengths, features.shape[1]))
+
+    def encode(self, features: Tensor, mask: Tensor | None) -> list[Tensor]:
+        """The same from a boolean (B, T) mask of real frames (None: no padding); free of data-dependent branches,
+        so that it exports to ONNX with dynamic batch and time axes."""
         x = self.embedding(features)
         hidden_states = [x]
+        recompute = self.config.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for i in range(self.config.num_hidden_layers):
-            x = self.layers[0 if self.config.share_layer else i](x, mask)
+            layer = self.layers[0 if self.config.share_layer else i]
+            # Gradient checkpointing keeps only each layer's input for the backward pass and runs the layer again
+            # there: activation memory of one layer instead of all, for a second forward pass of compute.
+            x = checkpoint(layer, x, mask, use_reentrant=False) if recompute else layer(x, mask)
             hidden_states.append(x)
         if self.final_norm is not None:
             hidden_states[-1] = self.final_norm(x)

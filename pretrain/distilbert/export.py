@@ -13,6 +13,11 @@ from .config import PretrainConfig
 
 def export_student(states_path: str | Path, out_path: str | Path) -> Path:
     """Write the student of a distilbert pretraining checkpoint as a weights-only student file."""
+    return save_student(student_of_states(states_path), out_path)
+
+
+def student_of_states(states_path: str | Path) -> AudioDistilBert:
+    """The student of a distilbert pretraining checkpoint, its weights checked against its config."""
     states = read_states(states_path)
     for key in ("Student", "Upstream_Config"):
         if key not in states:
@@ -25,4 +30,4 @@ def export_student(states_path: str | Path, out_path: str | Path) -> Path:
         raise CheckpointError(f"{states_path}: {error}") from error
     student = AudioDistilBert(config.model)
     load_weights(student, states["Student"], f"{states_path} 'Student'")
-    return save_student(student, out_path)
+    return student
