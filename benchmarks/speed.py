@@ -76,6 +76,44 @@ def _mockingjay_encode(encoder: torch.nn.Module, features: torch.Tensor) -> obje
     return encoder(features, pos.expand(features.shape[0], -1, -1), mask, output_all_encoded_layers=True)
 
 
+def precisions_and_onnx(student_ckpt: str, repeats: int, folder: Path) -> tuple[dict, dict]:
+    """The student expert at fp32, bf16 (None where the CPU lacks it) and int8 at the headline length, batch 1 and
+    8, timed round-robin; and its ONNX export under ONNX Runtime against the torch expert on the same whole inputs
+    (ONNX runs inputs whole), with the largest absolute difference of their hidden states."""
+    from upstream_distilbert.expert import UpstreamExpert
+    from upstream_distilbert.onnx_export import OnnxEncoder, export_onnx
+    from upstream_distilbert.precision import PRECISIONS, bf16_supported
+
+    def expert(**options: object) -> UpstreamExpert:
+        path = folder / f"options-{len(list(folder.glob('options-*')))}.yaml"
+        path.write_text("".join(f"{k}: {v}\n" for k, v in options.items()))
+        return UpstreamExpert(student_ckpt, model_config=str(path)).eval()
+
+    usable = [p for p in PRECISIONS if p != "bf16" or bf16_supported(torch.device("cpu"))]
+    experts = {p: expert(precision=p) for p in usable}
+    seconds = HEADLINE[0]
+    precisions: dict = {p: None for p in PRECISIONS}
+    with torch.inference_mode():
+        for batch in BATCHES:
+            waves = _waves(seconds, batch)
+            times = interleaved_medians({p: (lambda e=e: e(waves)) for p, e in experts.items()}, repeats)
+            for p in usable:
+                precisions[p] = precisions[p] or {"runs": []}
+                precisions[p]["runs"].append({"seconds": seconds, "batch": batch,
+                                              "seconds_per_audio_second": times[p] / (seconds * batch)})
+        for p in usable:
+            precisions[p]["seconds_per_audio_second"] = precisions[p]["runs"][0]["seconds_per_audio_second"]
+        whole = expert(max_input_length=0)
+        runtime = OnnxEncoder(export_onnx(whole.model, folder / "student.onnx"), whole.model)
+        waves = _waves(seconds, HEADLINE[1])
+        times = interleaved_medians({"onnx": lambda: runtime(waves), "torch": lambda: whole(waves)}, repeats)
+        diff = max(float((torch.from_numpy(a) - b).abs().max())
+                   for a, b in zip(runtime(waves), whole(waves)["hidden_states"]))
+    onnx = {"seconds_per_audio_second": times["onnx"] / seconds,
+            "torch_fp32_whole_seconds_per_audio_second": times["torch"] / seconds, "max_abs_diff": diff}
+    return precisions, onnx
+
+
 def _headline(result: dict) -> float:
     seconds, batch = HEADLINE
     return next(r["seconds_per_audio_second"] for r in result["runs"] if (r["seconds"], r["batch"]) == (seconds, batch))
@@ -93,6 +131,7 @@ def bench(teacher_ckpt: str, student_ckpt: str, max_seconds: float = 30.0, repea
     with tempfile.TemporaryDirectory() as tmp:
         peer_ckpt = write_mockingjay_like(load_student(student_ckpt).config, student.chunk, Path(tmp) / "peer.ckpt")
         peer = load_measured(peer_ckpt, "mockingjay_local", "s3prl_mockingjay_at_student_size")
+        precisions, onnx = precisions_and_onnx(student_ckpt, repeats, Path(tmp))
     doc = {"threads": torch.get_num_threads(), "headline": {"seconds": HEADLINE[0], "batch": HEADLINE[1]}}
     models = [teacher, student, peer]
     doc.update(measure(models, lengths, BATCHES, repeats))
@@ -108,6 +147,7 @@ def bench(teacher_ckpt: str, student_ckpt: str, max_seconds: float = 30.0, repea
     doc["encoder_speedup_over_s3prl_mockingjay"] = (  # same FLOPs: the ratio of achieved rates
         doc["student"]["encoder_gflops_per_second"] / doc["s3prl_mockingjay_at_student_size"]["encoder_gflops_per_second"]
     )
+    doc["precisions"], doc["onnx"] = precisions, onnx
     doc["speedup_over_s3prl_mockingjay"] = (
         doc["s3prl_mockingjay_at_student_size"]["seconds_per_audio_second"] / doc["student"]["seconds_per_audio_second"]
     )
@@ -135,4 +175,10 @@ def summary(doc: dict) -> str:
                 f"student {doc['student_efficiency']:.0%} of the {doc['gemm_peak_gflops']:.0f} GFLOP/s GEMM rate "
                 f"(s3prl's Mockingjay {doc['s3prl_mockingjay_efficiency']:.0%}), "
                 f"{doc['speedup_over_s3prl_mockingjay']:.2f}x faster than s3prl's Mockingjay at its size")
+    fp32 = doc["precisions"]["fp32"]["seconds_per_audio_second"]
+    rows.append("student at lower precision: " + ", ".join(
+        f"{p} {'not supported here' if m is None else format(fp32 / m['seconds_per_audio_second'], '.2f') + 'x'}"
+        for p, m in doc["precisions"].items() if p != "fp32")
+        + f" fp32's speed; ONNX Runtime {doc['onnx']['torch_fp32_whole_seconds_per_audio_second'] / doc['onnx']['seconds_per_audio_second']:.2f}x "
+        f"torch fp32 on whole inputs (max abs difference {doc['onnx']['max_abs_diff']:.1e})")
     return "\n".join(rows)

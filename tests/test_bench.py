@@ -51,6 +51,10 @@ def test_bench_reports_every_key_with_sane_values(tmp_path: Path) -> None:
     assert doc["speedup"] > 0 and doc["gemm_peak_gflops"] > 1
     assert 0 < doc["student_efficiency"] < 2
     assert doc["teacher"]["gflops_per_audio_second"] > doc["student"]["gflops_per_audio_second"]
+    assert set(doc["precisions"]) == {"fp32", "bf16", "int8"} and doc["precisions"]["fp32"]["seconds_per_audio_second"] > 0
+    assert all(m is None or {r["batch"] for r in m["runs"]} == {1, 8} for m in doc["precisions"].values())
+    assert doc["onnx"]["seconds_per_audio_second"] > 0 and doc["onnx"]["max_abs_diff"] <= 1e-4
+    assert "student at lower precision: bf16 " in proc.stdout
 
 
 def test_training_throughput_reports_steps_and_gemm_shares(tmp_path: Path) -> None:

@@ -145,3 +145,28 @@ def test_expert_options_file_errors_name_the_key(student_ckpt: Path, tmp_path: P
     options.write_text("max_input_lenght: 50\n")
     with pytest.raises(ValueError, match="max_input_lenght"):
         UpstreamExpert(str(student_ckpt), model_config=str(options))
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_lower_precisions_keep_float32_outputs_close_to_fp32(precision: str, student_ckpt: Path, tmp_path: Path) -> None:
+    """`precision:` in the options yaml: float32 hidden states of the same shape, per frame close to fp32's."""
+    from upstream_distilbert.precision import bf16_supported
+
+    options = tmp_path / "expert.yaml"
+    options.write_text(f"precision: {precision}\n")
+    low = UpstreamExpert(str(student_ckpt), model_config=str(options)).eval()
+    full = UpstreamExpert(str(student_ckpt)).eval()
+    waves = [0.1 * torch.randn(20000), 0.1 * torch.randn(12000)]
+    if precision == "bf16" and not bf16_supported(torch.device("cpu")):
+        with pytest.raises(RuntimeError, match="precision bf16: this cpu has no bf16 support"):
+            low(waves)
+        return
+    with torch.no_grad():
+        got, expected = low(waves)["hidden_states"], full(waves)["hidden_states"]
+    for a, b in zip(got, expected):
+        assert a.dtype == torch.float32 and a.shape == b.shape
+        cosine = torch.nn.functional.cosine_similarity(a[0], b[0], dim=-1).min().item()
+        assert cosine > 0.99, f"{precision}: per-frame cosine to fp32 down to {cosine}"
+    options.write_text("precision: fp16\n")
+    with pytest.raises(ValueError, match=r"precision must be one of \['fp32', 'bf16', 'int8'\], got 'fp16'"):
+        UpstreamExpert(str(student_ckpt), model_config=str(options))

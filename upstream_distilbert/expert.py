@@ -22,6 +22,7 @@ from torch.nn.utils.rnn import pad_sequence
 from .checkpoint import load_student
 from .config import ConfigError, fields_from_mapping
 from .features import FbankExtractor, check_wave
+from .precision import PRECISIONS, at_precision
 
 
 def chunk_sizes(frames: int, chunk: int) -> list[int]:
@@ -41,6 +42,7 @@ class ExpertOptions:
     """Inference options, from the yaml that s3prl passes as `model_config` (`-g`)."""
 
     max_input_length: int = -1  # frames per chunk; 0 runs every input whole; -1: the student file's training crop
+    precision: str = "fp32"  # fp32 | bf16 (autocast, where the CPU or GPU has bf16) | int8 (CPU: int8 linear layers)
 
     def chunk_length(self, trained_on: int) -> int:
         """Frames per chunk (0: whole inputs) for a model trained on crops of `trained_on` frames (0: unknown)."""
@@ -57,6 +59,8 @@ class ExpertOptions:
         except (OSError, yaml.YAMLError) as error:
             raise ConfigError(f"{path}: cannot read the expert options ({error})") from error
         options = cls(**fields_from_mapping(cls, data, str(path)))
+        if options.precision not in PRECISIONS:
+            raise ConfigError(f"{path}: precision must be one of {list(PRECISIONS)}, got {options.precision!r}")
         if options.max_input_length < -1:
             raise ConfigError(f"{path}: max_input_length must be >= 0 (0: no chunks), or -1 for the student file's "
                               f"training crop; got {options.max_input_length}")
@@ -72,6 +76,7 @@ class UpstreamExpert(UpstreamBase):
         self.extractor = FbankExtractor(self.model.config.audio)
         self.options = ExpertOptions.from_yaml(model_config)
         self.chunk_length = self.options.chunk_length(self.model.config.sequence_length)
+        self.encoder = at_precision(self.model.encoder, self.options.precision)
 
     def get_downsample_rates(self, key: str) -> int:
         return self.model.config.audio.hop_samples
@@ -90,7 +95,7 @@ class UpstreamExpert(UpstreamBase):
         """The encoder's hidden states of a padded batch, padded frames zeroed; an utterance longer than the chunk
         length runs in chunks of its own, so its output never depends on what it is batched with."""
         if not self.chunk_length or features.shape[1] <= self.chunk_length:
-            layers = self.model.encoder(features, lengths)
+            layers = self.encoder(features, lengths)
         else:
             utterances = [self._encode_in_chunks(features[i, :n]) for i, n in enumerate(lengths.tolist())]
             layers = [pad_sequence(layer, batch_first=True) for layer in zip(*utterances)]
@@ -102,5 +107,5 @@ class UpstreamExpert(UpstreamBase):
         frames become 151 + 150), run as one batch; each hidden state (frames, hidden) reassembled."""
         chunks = features.split(chunk_sizes(len(features), self.chunk_length))
         sizes = torch.tensor([len(c) for c in chunks], device=features.device)
-        layers = self.model.encoder(pad_sequence(list(chunks), batch_first=True), sizes)
+        layers = self.encoder(pad_sequence(list(chunks), batch_first=True), sizes)
         return [torch.cat([layer[j, :n] for j, n in enumerate(sizes.tolist())]) for layer in layers]

@@ -1,0 +1,50 @@
+"""Running the encoder below fp32: bf16 autocast and int8 linear layers. Outputs stay float32 for s3prl.
+
+- bf16: torch's autocast over the encoder (matrix products in bf16 where the CPU has AVX512-BF16/AMX, or on GPU);
+  refused with a clear message where the hardware lacks it.
+- int8: PyTorch's dynamic quantization of every `nn.Linear` (int8 weights, activations quantized per call, VNNI dot
+  products), CPU only. torch marks that API deprecated in favour of torchao; it is what ships with torch itself.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+PRECISIONS = ("fp32", "bf16", "int8")
+Encoder = Callable[[Tensor, Tensor], list[Tensor]]
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and torch.cpu._is_avx512_bf16_supported()
+
+
+def at_precision(encoder: nn.Module, precision: str) -> Encoder:
+    """A callable (features, lengths) -> float32 hidden states that runs `encoder` at `precision`."""
+    if precision == "fp32":
+        return encoder
+    if precision == "bf16":
+        def run(features: Tensor, lengths: Tensor) -> list[Tensor]:
+            if not bf16_supported(features.device):
+                raise RuntimeError(f"precision bf16: this {features.device.type} has no bf16 support "
+                                   "(CPU: AVX512-BF16 or AMX); use fp32 or int8")
+            with torch.autocast(features.device.type, dtype=torch.bfloat16):
+                return [h.float() for h in encoder(features, lengths)]
+        return run
+    if precision == "int8":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))  # see the module docstring
+            quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(encoder).cpu().eval(), {nn.Linear},
+                                                               dtype=torch.qint8)
+
+        def run(features: Tensor, lengths: Tensor) -> list[Tensor]:
+            if features.device.type != "cpu":
+                raise RuntimeError(f"precision int8: runs on CPU only, got inputs on {features.device}")
+            return quantized(features, lengths)
+        return run
+    raise ValueError(f"precision: expected one of {list(PRECISIONS)}, got {precision!r}")
