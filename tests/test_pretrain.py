@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,9 @@ import yaml
 from distilbert_pretrain.export import export_student
 from upstream_distilbert.s3prl_states import read_states
 from distilbert_pretrain.pretrain_expert import UpstreamPretrainExpert
-from downstream_hooks.registration import s3prl_dir
 from upstream_distilbert import load_student
 
-from .conftest import REPO, cli, run, runner_config, tree_digest, write_yaml
+from .conftest import REPO, cli, run, runner_config, write_yaml
 
 TINY = {
     "transformer": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64},
@@ -37,35 +35,6 @@ def teacher_ckpt(corpus: dict, tmp_path_factory: pytest.TempPathFactory) -> Path
     states = sorted((work / "exp").glob("states-*.ckpt"))
     assert states, "the runner saved no checkpoint"
     return export_student(states[-1], work / "teacher.ckpt")
-
-
-def test_literal_run_pretrain_then_export_then_downstream(corpus: dict, tmp_path: Path) -> None:
-    root = s3prl_dir()
-    before = tree_digest(root)
-    try:
-        assert "`run_pretrain.py -u distilbert` (s3prl/pretrain/distilbert/): installed" in run(
-            [*cli(), "s3prl", "install"]).stdout
-        model = write_yaml(tmp_path / "model.yaml", TINY)
-        run([sys.executable, "run_pretrain.py", "-u", "distilbert", "-g", str(model),
-             "-c", str(runner_config(tmp_path, corpus, 4, 2)), "-n", "literal", "-p", str(tmp_path / "exp"),
-             "--device", "cpu"], cwd=root)
-    finally:
-        run([*cli(), "s3prl", "uninstall"])
-    assert tree_digest(root) == before
-    states = tmp_path / "exp" / "states-2.ckpt"
-    assert states.is_file()
-    student = tmp_path / "student.ckpt"
-    assert f"wrote {student}" in run([*cli(), "export", str(states), "-o", str(student)]).stdout
-    saved = torch.load(student, weights_only=True)
-    assert saved["format"] == "audio-distilbert-student"
-    assert saved["config"]["sequence_length"] == TINY["task"]["sequence_length"]  # the expert's default chunk
-    assert torch.equal(saved["state_dict"]["encoder.embedding.spec_transform.weight"],
-                       read_states(states)["Student"]["encoder.embedding.spec_transform.weight"])
-    run([*cli(), "downstream", "-m", "train", "-u", "distilbert_local", "-k", str(student), "-d", "example",
-         "--device", "cpu", "-p", str(tmp_path / "down"),
-         "-o", "config.runner.total_steps=2,,config.runner.log_step=1,,config.runner.eval_step=1000,,config.runner.save_step=2"],
-        cwd=tmp_path)
-    assert (tmp_path / "down" / "states-2.ckpt").is_file()
 
 
 def test_features_are_normalised_over_the_whole_utterance_then_cropped(corpus: dict) -> None:
