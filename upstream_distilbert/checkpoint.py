@@ -112,11 +112,16 @@ def load_student(path: str | os.PathLike) -> AudioDistilBert:
         config = ModelConfig.from_dict(state["config"], where="config")
     except ConfigError as error:
         raise CheckpointError(f"{path}: {error}") from error
+    return model_with_weights(config, state["state_dict"], str(path))
+
+
+def model_with_weights(config: ModelConfig, state_dict: Any, source: str) -> AudioDistilBert:
+    """The model of `config` holding `state_dict`, checked (`check_weights`) before anything is allocated."""
     with torch.device("meta"):  # shapes only: nothing is allocated until the weights are known to fit
         skeleton = AudioDistilBert(config)
-    check_weights(skeleton.state_dict(), state["state_dict"], str(path))
+    check_weights(skeleton.state_dict(), state_dict, source)
     model = AudioDistilBert(config)
-    model.load_state_dict(state["state_dict"])
+    model.load_state_dict(state_dict)
     return model
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .checkpoint import CheckpointError, check_weights, save_student
+from .checkpoint import CheckpointError, model_with_weights, save_student
 from .config import AudioConfig, ConfigError, ModelConfig, TransformerConfig
 from .model import AudioDistilBert
 from .s3prl_states import read_states, unpickle_states
@@ -133,12 +133,7 @@ def from_mockingjay_states(states: Mapping[str, Any], source: str, audio: Mappin
         state_dict = encoder_weights(states["Transformer"], config.transformer.share_layer) | head_weights(states["SpecHead"])
     except CheckpointError as error:
         raise CheckpointError(f"{source}: {error}") from error
-    with torch.device("meta"):
-        skeleton = AudioDistilBert(config)
-    check_weights(skeleton.state_dict(), state_dict, source)
-    model = AudioDistilBert(config)
-    model.load_state_dict(state_dict)
-    return model.eval()
+    return model_with_weights(config, state_dict, source).eval()
 
 
 def convert_states(source: str | os.PathLike, out: str | os.PathLike, trust_pickle: bool = False,
