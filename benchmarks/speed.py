@@ -92,13 +92,12 @@ def precisions_and_onnx(student_ckpt: str, repeats: int, folder: Path) -> tuple[
     usable = [p for p in PRECISIONS if p != "bf16" or bf16_supported(torch.device("cpu"))]
     experts = {p: expert(precision=p) for p in usable}
     seconds = HEADLINE[0]
-    precisions: dict = {p: None for p in PRECISIONS}
+    precisions: dict = {p: {"runs": []} if p in usable else None for p in PRECISIONS}
     with torch.inference_mode():
         for batch in BATCHES:
             waves = _waves(seconds, batch)
             times = interleaved_medians({p: (lambda e=e: e(waves)) for p, e in experts.items()}, repeats)
             for p in usable:
-                precisions[p] = precisions[p] or {"runs": []}
                 precisions[p]["runs"].append({"seconds": seconds, "batch": batch,
                                               "seconds_per_audio_second": times[p] / (seconds * batch)})
         for p in usable:
