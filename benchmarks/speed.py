@@ -80,14 +80,12 @@ def precisions_and_onnx(student_ckpt: str, repeats: int, folder: Path) -> tuple[
     """The student expert at fp32, bf16 (None where the CPU lacks it) and int8 at the headline length, batch 1 and
     8, timed round-robin; and its ONNX export under ONNX Runtime against the torch expert on the same whole inputs
     (ONNX runs inputs whole), with the largest absolute difference of their hidden states."""
-    from upstream_distilbert.expert import UpstreamExpert
+    from upstream_distilbert.expert import ExpertOptions, UpstreamExpert
     from upstream_distilbert.onnx_export import OnnxEncoder, export_onnx
     from upstream_distilbert.precision import PRECISIONS, bf16_supported
 
     def expert(**options: object) -> UpstreamExpert:
-        path = folder / f"options-{len(list(folder.glob('options-*')))}.yaml"
-        path.write_text("".join(f"{k}: {v}\n" for k, v in options.items()))
-        return UpstreamExpert(student_ckpt, model_config=str(path)).eval()
+        return UpstreamExpert(student_ckpt, options=ExpertOptions(**options)).eval()
 
     usable = [p for p in PRECISIONS if p != "bf16" or bf16_supported(torch.device("cpu"))]
     experts = {p: expert(precision=p) for p in usable}

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from upstream_distilbert.audio_files import audio_files
 from upstream_distilbert.checkpoint import atomic_save
-from upstream_distilbert.expert import UpstreamExpert
+from upstream_distilbert.expert import ExpertOptions, UpstreamExpert
 from upstream_distilbert.features import read_wave
 
 
@@ -30,13 +30,14 @@ def output_paths(files: list[Path], wav_dir: Path, out: Path) -> dict[Path, Path
     return {sources[0]: target for target, sources in targets.items()}
 
 
-def extract(ckpt: str | Path, wav_dir: str | Path, out: str | Path, layer: int | None = None) -> tuple[int, int]:
-    """Write the representations of every audio file under `wav_dir` that has none yet; return (written,
-    skipped)."""
+def extract(ckpt: str | Path, wav_dir: str | Path, out: str | Path, layer: int | None = None,
+            precision: str = "fp32") -> tuple[int, int]:
+    """Write the representations of every audio file under `wav_dir` that has none yet, computed at `precision`
+    (stored as float32 either way); return (written, skipped)."""
     wav_dir, out = Path(wav_dir), Path(out)
     targets = output_paths(audio_files(wav_dir), wav_dir, out)
     todo = {source: target for source, target in targets.items() if not target.is_file()}
-    expert = UpstreamExpert(str(ckpt)).eval()
+    expert = UpstreamExpert(str(ckpt), options=ExpertOptions(precision=precision)).eval()
     layers = expert.model.config.transformer.num_hidden_layers + 1
     if layer is not None and not -layers <= layer < layers:
         raise ValueError(f"--layer {layer}: {ckpt} has hidden states 0..{layers - 1} (input embedding = 0)")

@@ -95,7 +95,7 @@ def _prepare(args: argparse.Namespace) -> None:
 def _extract(args: argparse.Namespace) -> None:
     from .extract import extract
 
-    written, skipped = extract(args.ckpt, args.wav_dir, args.out, args.layer)
+    written, skipped = extract(args.ckpt, args.wav_dir, args.out, args.layer, args.precision)
     print(f"wrote {written} files under {args.out}; {skipped} already there were kept")
 
 
@@ -197,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wav-dir", required=True, help="folder searched recursively for .flac/.wav")
     p.add_argument("--out", required=True, help="folder for one .pt per utterance (those already there are kept)")
     p.add_argument("--layer", type=int, help="keep only this hidden state (0 = input embedding; default: all)")
+    p.add_argument("--precision", default="fp32",
+                   help="fp32 | bf16 (where the CPU has it) | int8 (CPU): the encoder's precision; files stay float32")
     p.set_defaults(func=_extract)
 
     p = sub.add_parser("results", help="a phone task's log.log as JSON: best dev accuracy, test accuracy there")

@@ -11,6 +11,7 @@ import pytest
 import soundfile
 import torch
 
+from distilbert_cli.extract import extract
 from distilbert_corpus.corpus import build_corpus
 from distilbert_corpus.prepare import prepare_length_csvs
 
@@ -48,7 +49,7 @@ def test_prepare_names_broken_input(libri: Path, tmp_path: Path) -> None:
         prepare_length_csvs(tmp_path / "broken", tmp_path / "out")
 
 
-def test_extract_all_layers_or_one(libri: Path, student_ckpt: Path, tmp_path: Path) -> None:
+def test_extract_all_layers_or_one_at_any_precision(libri: Path, student_ckpt: Path, tmp_path: Path) -> None:
     wav_dir = libri / "test-clean"
     run([*cli(), "extract", "--ckpt", str(student_ckpt), "--wav-dir", str(wav_dir), "--out", str(tmp_path / "all")])
     run([*cli(), "extract", "--ckpt", str(student_ckpt), "--wav-dir", str(wav_dir), "--out", str(tmp_path / "one"),
@@ -61,6 +62,14 @@ def test_extract_all_layers_or_one(libri: Path, student_ckpt: Path, tmp_path: Pa
         frames = 1 + (soundfile.info(str(flac)).frames - 400) // 160
         assert every.shape == (3, frames, 32)
         assert torch.equal(torch.load(tmp_path / "one" / rel, weights_only=True), every[2])
+    assert extract(student_ckpt, wav_dir, tmp_path / "int8", precision="int8") == (2, 0)
+    for flac in flacs:
+        rel = flac.relative_to(wav_dir).with_suffix(".pt")
+        every, int8 = (torch.load(tmp_path / d / rel, weights_only=True) for d in ("all", "int8"))
+        assert int8.dtype == torch.float32 and int8.shape == every.shape and not torch.equal(int8[1:], every[1:])
+        assert torch.nn.functional.cosine_similarity(int8[1:], every[1:], dim=-1).min() > 0.99
+    with pytest.raises(ValueError, match=r"precision must be one of \['fp32', 'bf16', 'int8'\], got 'fp8'"):
+        extract(student_ckpt, wav_dir, tmp_path / "fp8", precision="fp8")
 
 
 def _bad_copies(libri: Path, folder: Path) -> dict[str, Path]:

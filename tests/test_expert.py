@@ -170,3 +170,19 @@ def test_lower_precisions_keep_float32_outputs_close_to_fp32(precision: str, stu
     options.write_text("precision: fp16\n")
     with pytest.raises(ValueError, match=r"precision must be one of \['fp32', 'bf16', 'int8'\], got 'fp16'"):
         UpstreamExpert(str(student_ckpt), model_config=str(options))
+
+
+def test_expert_options_from_python_are_checked_like_the_yaml(student_ckpt: Path, tmp_path: Path) -> None:
+    """`options=` is the Python twin of s3prl's `-g` yaml: the same checks, and only one of the two at a time."""
+    from upstream_distilbert.expert import ExpertOptions
+
+    expert = UpstreamExpert(str(student_ckpt), options=ExpertOptions(precision="int8", max_input_length=0))
+    assert expert.options.precision == "int8" and expert.chunk_length == 0
+    with pytest.raises(ValueError, match="max_input_length must be >= 0 .* got -2"):
+        ExpertOptions(max_input_length=-2)
+    options = tmp_path / "expert.yaml"
+    options.write_text("max_input_length: -2\n")
+    with pytest.raises(ValueError, match=f"{options}: max_input_length must be >= 0"):
+        UpstreamExpert(str(student_ckpt), model_config=str(options))
+    with pytest.raises(ValueError, match="give the expert options one way, not both"):
+        UpstreamExpert(str(student_ckpt), model_config=str(options), options=ExpertOptions())

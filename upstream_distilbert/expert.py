@@ -50,6 +50,13 @@ class ExpertOptions:
             return self.max_input_length
         return trained_on or UNRECORDED_CROP_CHUNK
 
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.max_input_length < -1:
+            raise ValueError(f"max_input_length must be >= 0 (0: no chunks), or -1 for the student file's training "
+                             f"crop; got {self.max_input_length}")
+
     @classmethod
     def from_yaml(cls, path: str | None) -> "ExpertOptions":
         if path is None:
@@ -58,23 +65,25 @@ class ExpertOptions:
             data = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as error:
             raise ConfigError(f"{path}: cannot read the expert options ({error})") from error
-        options = cls(**fields_from_mapping(cls, data, str(path)))
-        if options.precision not in PRECISIONS:
-            raise ConfigError(f"{path}: precision must be one of {list(PRECISIONS)}, got {options.precision!r}")
-        if options.max_input_length < -1:
-            raise ConfigError(f"{path}: max_input_length must be >= 0 (0: no chunks), or -1 for the student file's "
-                              f"training crop; got {options.max_input_length}")
-        return options
+        fields = fields_from_mapping(cls, data, str(path))
+        try:
+            return cls(**fields)
+        except ValueError as error:
+            raise ConfigError(f"{path}: {error}") from error
 
 
 class UpstreamExpert(UpstreamBase):
     """Loads an exported student (`student.ckpt`) for s3prl's downstream tasks, hub and `S3PRLUpstream`."""
 
-    def __init__(self, ckpt: str, model_config: str | None = None, **kwargs) -> None:
+    def __init__(self, ckpt: str, model_config: str | None = None, options: ExpertOptions | None = None,
+                 **kwargs) -> None:
+        """`model_config` is s3prl's path to the options yaml (`-g`); from Python, `options` can be given instead."""
         super().__init__(**kwargs)  # s3prl also passes `refresh`, which a local file does not need
+        if model_config is not None and options is not None:
+            raise ValueError(f"model_config {model_config} and options: give the expert options one way, not both")
         self.model = load_student(ckpt)
         self.extractor = FbankExtractor(self.model.config.audio)
-        self.options = ExpertOptions.from_yaml(model_config)
+        self.options = options or ExpertOptions.from_yaml(model_config)
         self.chunk_length = self.options.chunk_length(self.model.config.sequence_length)
         self.encoder = at_precision(self.model.encoder, self.options.precision)
 
