@@ -1,4 +1,4 @@
-"""Run every benchmark and write benchmarks/results/{speed,training,scaling}.json.
+"""Run every benchmark and write benchmarks/results/{speed,training,checkpointing,scaling}.json.
 
     bash scripts/dev.sh exec python -m distilbert_benchmarks.run_all [--teacher CKPT --student CKPT]
 
@@ -16,12 +16,14 @@ import torch
 
 from upstream_distilbert import AudioDistilBert, ModelConfig, TransformerConfig, save_student
 
+from .checkpointing import checkpointing
 from .models import load_measured
 from .scaling import scaling
 from .speed import bench, summary
 from .training import throughput
 
 RESULTS = Path(__file__).resolve().parent / "results"
+BENCHMARKS = ["speed", "training", "checkpointing", "scaling"]
 
 
 def paper_sized(folder: Path) -> tuple[str, str]:
@@ -36,8 +38,7 @@ def main() -> None:
     parser.add_argument("--teacher")
     parser.add_argument("--student")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--only", nargs="+", choices=["speed", "training", "scaling"],
-                        default=["speed", "training", "scaling"], help="run only these benchmarks")
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=BENCHMARKS, help="run only these benchmarks")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,6 +52,10 @@ def main() -> None:
             training = {"weights": weights, **throughput(teacher, student)}
             (args.out / "training.json").write_text(json.dumps(training, indent=2) + "\n")
             print(json.dumps(training, indent=2))
+        if "checkpointing" in args.only:  # the teacher: the deepest model, where recomputing layers saves most
+            memory = {"weights": weights, "model": "teacher", **checkpointing(teacher)}
+            (args.out / "checkpointing.json").write_text(json.dumps(memory, indent=2) + "\n")
+            print(json.dumps(memory, indent=2))
         if "scaling" in args.only:
             curves = {"weights": weights, **scaling(load_measured(student, "distilbert_local", "student"))}
             (args.out / "scaling.json").write_text(json.dumps(curves, indent=2) + "\n")

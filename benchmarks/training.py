@@ -6,6 +6,7 @@ rate (a backward pass counted as twice its forward) is also a share of the machi
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 
@@ -36,10 +37,13 @@ def _batch(batch: int, frames: int, dim: int) -> tuple[torch.Tensor, torch.Tenso
     return features, torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
 
-def distillation_step(teacher_ckpt: str | None, student_ckpt: str, batch: int, frames: int) -> Callable[[], None]:
+def distillation_step(teacher_ckpt: str | None, student_ckpt: str, batch: int, frames: int,
+                      gradient_checkpointing: bool = False) -> Callable[[], None]:
     """The student's step distilling from `teacher_ckpt` (prediction + reconstruction, the seed's 5:2), or with
-    `teacher_ckpt=None` plain masked acoustic modelling of the model in `student_ckpt` (a teacher's own training)."""
+    `teacher_ckpt=None` plain masked acoustic modelling of the model in `student_ckpt` (a teacher's own training);
+    `gradient_checkpointing` recomputes each layer of the trained model in its backward pass."""
     config = load_student(student_ckpt).config
+    config = replace(config, transformer=replace(config.transformer, gradient_checkpointing=gradient_checkpointing))
     teacher = None
     if teacher_ckpt is not None:
         teacher = Teacher(TeacherConfig(expert="distilbert_local", ckpt=teacher_ckpt), config.audio, "cpu")

@@ -70,3 +70,15 @@ def test_training_throughput_reports_steps_and_gemm_shares(tmp_path: Path) -> No
     for key in ("distillation", "teacher_mam", "s3prl_mockingjay_pretraining"):
         assert doc[f"{key}_frames_per_second"] == pytest.approx(100 * doc[f"{key}_steps_per_second"])
         assert 0 < doc[f"{key}_gemm_share"] < 2
+
+
+def test_gradient_checkpointing_benchmark_shows_the_memory_it_saves(tmp_path: Path) -> None:
+    """A 6-layer model at 800 frames: recomputing layers in the backward pass lowers the step's measured peak."""
+    from distilbert_benchmarks.checkpointing import checkpointing
+
+    torch.manual_seed(0)
+    model = save_student(AudioDistilBert(tiny_config(num_hidden_layers=6)), tmp_path / "model.ckpt")
+    doc = checkpointing(str(model), frames=(800,), repeats=1)
+    point = doc["frames"]["800"]
+    assert point["off"]["peak_memory_mib"] > 30 and point["on"]["seconds"] > 0 and point["off"]["seconds"] > 0
+    assert point["memory_ratio"] == point["on"]["peak_memory_mib"] / point["off"]["peak_memory_mib"] < 0.7
