@@ -3,7 +3,8 @@
 corpus -> teacher -> student distilled from it -> export -> phone_linear on s3prl's `fbank`, the teacher and the
 student, each with several seeds (features computed once per utterance, `--feature-cache`) and each also tested on
 speakers of another synthesizer that no model heard -> timing of teacher and student on the same audio -> a table of
-means ± std, WORKDIR/results.json and WORKDIR/results.png.
+means ± std, WORKDIR/results.json and WORKDIR/results.png. `--precisions` adds the student at bf16 and int8: its
+phone_linear heads tested on features computed at those precisions, and heads trained on them.
 Each step is a subprocess of this same command, as a user would run it, and a step whose output already exists is
 skipped, so an interrupted demo resumes.
 
@@ -30,7 +31,7 @@ from distilbert_models import model_path
 from downstream_hooks.results import read_results, read_scores
 from upstream_distilbert.s3prl_states import read_states
 
-from .report import MODELS, figure, over_seeds, ratio
+from .report import MODELS, figure, mean_std, over_seeds, ratio
 
 SHIPPED_TEACHER = model_path("demo_teacher.ckpt")
 FIRST_SEED = 1337  # s3prl's default --seed; seed i of the demo is FIRST_SEED + i
@@ -147,9 +148,13 @@ def _downstream_datarc(corpus: Path) -> str:
             f"{d}.bucket_file={corpus / 'len_for_bucket'}")
 
 
+def _expdir(workdir: Path, name: str, seed: int) -> Path:
+    return workdir / "downstream" / name / f"seed-{seed}"
+
+
 def _phone_linear(workdir: Path, name: str, upstream: list[str], plan: Plan, corpus: Path, seed: int) -> Path:
     """One phone_linear run (or the finished one); returns its experiment folder."""
-    expdir = workdir / "downstream" / name / f"seed-{seed}"
+    expdir = _expdir(workdir, name, seed)
     if not (expdir / "log.log").is_file() or read_results(expdir)["last_step"] < plan.phone_steps:
         _command("downstream", "-m", "train", *upstream, "-d", "phone_linear",
                  "-c", str(config_path("downstream", "phone_linear_small.yaml")), "-p", str(expdir), "--device", "cpu",
@@ -162,13 +167,15 @@ def _phone_linear(workdir: Path, name: str, upstream: list[str], plan: Plan, cor
     return expdir
 
 
-def _unseen_engine_accuracy(workdir: Path, expdir: Path, corpus: Path) -> float:
-    """The test accuracy of a run's best-dev model on the unseen-engine corpus (s3prl's `-m evaluate`)."""
-    out = expdir / "unseen-engine"
+def _test_accuracy(workdir: Path, expdir: Path, corpus: Path, out: Path, model_config: Path | None = None) -> float:
+    """The test accuracy on `corpus` of a run's best-dev model (s3prl's `-m evaluate`, results in `out`), its
+    upstream run with other expert options (`-g`) where `model_config` is given."""
     if "test" not in (read_scores(out) if (out / "log.log").is_file() else {}):
+        overrides = [f"args.expdir={out}", _downstream_datarc(corpus),
+                     *([f"args.upstream_model_config={model_config}"] if model_config else [])]
         _command("downstream", "-m", "evaluate", "-e", str(expdir / "best-states-dev.ckpt"), "-t", "test",
-                 "--device", "cpu", "--feature-cache", str(workdir / "feature-cache"),
-                 "-o", f"args.expdir={out},,{_downstream_datarc(corpus)}", cwd=workdir)
+                 "--device", "cpu", "--feature-cache", str(workdir / "feature-cache"), "-o", ",,".join(overrides),
+                 cwd=workdir)
     (accuracy,) = read_scores(out)["test"].values()
     return accuracy
 
@@ -198,11 +205,43 @@ def _model_results(workdir: Path, name: str, upstream: list[str], plan: Plan, co
     runs = [read_results(expdir) for expdir in expdirs]
     if unseen is not None:
         for run, expdir in zip(runs, expdirs):
-            run["unseen_engine_test_acc"] = _unseen_engine_accuracy(workdir, expdir, unseen)
+            run["unseen_engine_test_acc"] = _test_accuracy(workdir, expdir, unseen, expdir / "unseen-engine")
     result = {"last_step": min(run["last_step"] for run in runs), "seeds": [FIRST_SEED + i for i in range(plan.seeds)]}
     for key in ("test_acc", "best_dev_acc", *(["unseen_engine_test_acc"] if unseen is not None else [])):
         result |= over_seeds(runs, key)
     return result, expdirs[0]
+
+
+def _precision_results(workdir: Path, plan: Plan, corpus: Path, student: Path) -> dict:
+    """The student at bf16 and int8 (`precision:` in the expert options, s3prl's `-g`): its fp32 phone_linear heads
+    tested on features computed at that precision (same head), and heads trained on those features with the same
+    seeds (retrained); each with its difference to fp32 seed by seed. bf16 is None where the CPU lacks it."""
+    import torch
+
+    from upstream_distilbert.precision import bf16_supported
+
+    seeds = [FIRST_SEED + i for i in range(plan.seeds)]
+    fp32_runs = [_expdir(workdir, "student", seed) for seed in seeds]
+    fp32 = [read_results(expdir)["test_acc"] for expdir in fp32_runs]
+    results: dict = {}
+    for precision in ("bf16", "int8"):
+        if precision == "bf16" and not bf16_supported(torch.device("cpu")):
+            print("[demo] this CPU has no bf16 (AVX512-BF16 or AMX), so the bf16 row is left out", flush=True)
+            results[precision] = None
+            continue
+        options = workdir / f"expert-{precision}.yaml"
+        options.write_text(f"precision: {precision}\n")
+        same_head = [_test_accuracy(workdir, expdir, corpus, expdir / f"test-{precision}", options)
+                     for expdir in fp32_runs]
+        upstream = ["-u", "distilbert_local", "-k", str(student), "-g", str(options)]
+        retrained = [read_results(_phone_linear(workdir, f"student-{precision}", upstream, plan, corpus, seed))["test_acc"]
+                     for seed in seeds]
+        results[precision] = {}
+        for name, accs in (("same_head", same_head), ("retrained", retrained)):
+            (mean, std), (diff, diff_std) = mean_std(accs), mean_std([a - b for a, b in zip(accs, fp32)])
+            results[precision][name] = {"test_acc": mean, "test_acc_std": std, "test_accs": accs,
+                                        "minus_fp32": diff, "minus_fp32_std": diff_std}
+    return results
 
 
 def _timing(teacher: Path, student: Path, corpus: Path, rounds: int) -> dict:
@@ -223,7 +262,8 @@ def _timing(teacher: Path, student: Path, corpus: Path, rounds: int) -> dict:
             for name, m in models.items()}
 
 
-def run_demo(workdir: str | Path, quick: bool = False, retrain_teacher: bool = False, seeds: int | None = None) -> dict:
+def run_demo(workdir: str | Path, quick: bool = False, retrain_teacher: bool = False, seeds: int | None = None,
+             precisions: bool = False) -> dict:
     plan = QUICK if quick else FULL
     if retrain_teacher:
         plan = replace(plan, train_teacher=True)
@@ -256,6 +296,8 @@ def run_demo(workdir: str | Path, quick: bool = False, retrain_teacher: bool = F
     }
     for prefix, key in (("", "test_acc"), *([("unseen_engine_", "unseen_engine_test_acc")] if unseen else [])):
         results[f"{prefix}retention"], results[f"{prefix}retention_std"] = ratio(models["student"], models["teacher"], key)
+    if precisions:
+        results["precisions"] = _precision_results(workdir, plan, corpus, student)
     (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     figure(workdir, results, first_runs)
     return results

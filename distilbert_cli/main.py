@@ -78,7 +78,7 @@ def _demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
     from .report import table
 
-    results = run_demo(args.workdir, args.quick, args.retrain_teacher, args.seeds)
+    results = run_demo(args.workdir, args.quick, args.retrain_teacher, args.seeds, args.precisions)
     print(table(results))
     print(f"wrote {Path(args.workdir) / 'results.json'} and {Path(args.workdir) / 'results.png'}")
 
@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train the teacher here (about two hours on 2 cores) instead of using the shipped one")
     p.add_argument("--seeds", type=int,
                    help="phone_linear seeds per model (default: 3, with --quick 2); figures are mean ± std over them")
+    p.add_argument("--precisions", action="store_true",
+                   help="also the student at bf16 and int8: its heads on those features, and heads trained on them")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("prepare", help="s3prl's length CSVs (<set>.csv) for a LibriSpeech-layout folder")

@@ -57,6 +57,14 @@ def table(results: dict) -> str:
     parts += [f"size ratio {results['size_ratio']:.2f}x", f"speedup {results['speedup']:.2f}x",
               f"mean ± std over {len(models['fbank']['test_accs'])} phone_linear seed(s)"]
     rows.append(", ".join(parts))
+    for precision, entry in results.get("precisions", {}).items():
+        if entry is None:
+            rows.append(f"student {precision}: not supported by this CPU")
+            continue
+        rows.append(f"student {precision}: " + ", ".join(
+            f"{label} {_pm(m['test_acc'], m['test_acc_std'])} ({m['minus_fp32']:+.3f}"
+            + (f" ± {m['minus_fp32_std']:.3f}" if m["minus_fp32_std"] is not None else "") + " against fp32)"
+            for label, m in (("same head", entry["same_head"]), ("retrained head", entry["retrained"]))))
     return "\n".join(rows)
 
 

@@ -66,12 +66,12 @@ def test_wheel_installs_runs_the_quick_demo_and_uninstalls_cleanly(tmp_path: Pat
     where = run([python, "-c", "import distilbert_cli, upstream_distilbert; print(distilbert_cli.__file__)"],
                 cwd=empty).stdout
     assert str(env) in where and str(REPO) not in where
-    proc = run([exe, "demo", "--quick"], cwd=empty, timeout=900)
+    proc = run([exe, "demo", "--quick", "--seeds", "1", "--precisions"], cwd=empty, timeout=900)
     assert "schedule now ends at step 12 (runner.total_steps), not 8" in proc.stdout  # the teacher's 2nd phase
     work = empty / "demo"
     results = json.loads((work / "results.json").read_text())
     models = results["models"]
-    seeds = [1337 + i for i in range(QUICK.seeds)]
+    seeds = [1337]  # one seed keeps this test short; test_report checks the figures over several
     unseen = "unseen_engine_test_acc" in models["fbank"]
     if os.environ.get("AUDIO_DISTILBERT_REQUIRE_MBROLA"):  # the test command installs espeak-ng + MBROLA
         assert unseen
@@ -82,7 +82,7 @@ def test_wheel_installs_runs_the_quick_demo_and_uninstalls_cleanly(tmp_path: Pat
         assert m["seeds"] == seeds and m["last_step"] == QUICK.phone_steps
         assert m["test_accs"] == [_final_step_accuracy(expdir) for expdir in expdirs]
         assert m["test_acc"] == pytest.approx(statistics.fmean(m["test_accs"]))
-        assert m["test_acc_std"] == pytest.approx(statistics.stdev(m["test_accs"]))
+        assert m["test_acc_std"] is None  # one seed: no spread to report
         if unseen:
             evaluated = [list(read_scores(expdir / "unseen-engine")["test"].values()) for expdir in expdirs]
             assert [[acc] for acc in m["unseen_engine_test_accs"]] == evaluated
@@ -92,7 +92,20 @@ def test_wheel_installs_runs_the_quick_demo_and_uninstalls_cleanly(tmp_path: Pat
         assert f"number of data for test: {len(ids)}" in proc.stdout
         assert results["unseen_engine_retention"] == pytest.approx(
             models["student"]["unseen_engine_test_acc"] / models["teacher"]["unseen_engine_test_acc"])
-    assert " ± " in proc.stdout and f"over {QUICK.seeds} phone_linear seed(s)" in proc.stdout
+    assert "over 1 phone_linear seed(s)" in proc.stdout
+    fp32 = models["student"]["test_accs"]
+    for precision, entry in results["precisions"].items():
+        if entry is None:
+            assert precision == "bf16" and f"student {precision}: not supported by this CPU" in proc.stdout
+            continue
+        expdirs = [work / "downstream" / "student" / f"seed-{seed}" for seed in seeds]
+        same = [list(read_scores(expdir / f"test-{precision}")["test"].values())[0] for expdir in expdirs]
+        retrained = [_final_step_accuracy(work / "downstream" / f"student-{precision}" / f"seed-{seed}") for seed in seeds]
+        for name, accs in (("same_head", same), ("retrained", retrained)):
+            assert entry[name]["test_accs"] == accs
+            assert entry[name]["minus_fp32"] == pytest.approx(statistics.fmean(accs) - statistics.fmean(fp32))
+        assert f"student {precision}: same head " in proc.stdout
+    assert results["precisions"]["int8"] is not None
     teacher, student = load_student(work / "teacher.ckpt"), load_student(work / "student.ckpt")
     assert models["teacher"]["params"] == teacher.num_parameters() != models["student"]["params"]
     assert models["student"]["params"] == student.num_parameters()
