@@ -162,8 +162,9 @@ def test_convert_gives_the_hidden_states_of_s3prls_expert(family: str, family_st
 def test_literal_distillation_from_each_family_with_the_seeds_loss(corpus: dict, family_states: dict, tmp_path: Path) -> None:
     """Each family's checkpoint is the teacher of s3prl's literal `run_pretrain.py -u distilbert` with the seed's
     5:2 loss and init_student; the student takes the teacher's features, exports (recording its crop and the
-    states' weights), and trains through the literal `run_downstream.py -u distilbert_local`; uninstalling leaves
-    s3prl's folder byte for byte as it was."""
+    states' weights); one student (their files differ only in weights) trains through the literal
+    `run_downstream.py -u distilbert_local`; uninstalling leaves s3prl's folder byte for byte as it was."""
+    from distilbert_cli.main import main
     from downstream_hooks.registration import s3prl_dir
     from upstream_distilbert.s3prl_states import read_states
 
@@ -182,16 +183,16 @@ def test_literal_distillation_from_each_family_with_the_seeds_loss(corpus: dict,
             assert "audio: the teacher's fbank settings" in out
             assert "init_student: encoder.embedding <- encoder.embedding (4 of 4 tensors)" in out
             student = tmp_path / f"{family}-student.ckpt"
-            run([*cli(), "export", str(tmp_path / family / "states-2.ckpt"), "-o", str(student)])
+            assert main(["export", str(tmp_path / family / "states-2.ckpt"), "-o", str(student)]) == 0
             saved = torch.load(student, weights_only=True)
             assert saved["format"] == "audio-distilbert-student" and saved["config"]["sequence_length"] == 150
             assert torch.equal(saved["state_dict"]["encoder.embedding.spec_transform.weight"],
                                read_states(tmp_path / family / "states-2.ckpt")["Student"]["encoder.embedding.spec_transform.weight"])
-            run([sys.executable, "run_downstream.py", "-m", "train", "-u", "distilbert_local", "-k", str(student),
-                 "-d", "example", "-c", str(REPO / "configs" / "downstream" / "example.yaml"), "--device", "cpu", "-p", str(tmp_path / f"{family}-down"),
-                 "-o", "config.runner.total_steps=2,,config.runner.log_step=1,,config.runner.eval_step=1000,,"
-                       "config.runner.save_step=2"], cwd=root)
-            assert (tmp_path / f"{family}-down" / "states-2.ckpt").is_file()
+        run([sys.executable, "run_downstream.py", "-m", "train", "-u", "distilbert_local", "-k", str(student),
+             "-d", "example", "-c", str(REPO / "configs" / "downstream" / "example.yaml"), "--device", "cpu",
+             "-p", str(tmp_path / "down"), "-o", "config.runner.total_steps=2,,config.runner.log_step=1,,"
+             "config.runner.eval_step=1000,,config.runner.save_step=2"], cwd=root)
+        assert (tmp_path / "down" / "states-2.ckpt").is_file()
     finally:
         run([*cli(), "s3prl", "uninstall"])
     assert tree_digest(root) == before
