@@ -38,7 +38,8 @@ from importlib.metadata import requires
 skip = re.compile(r"^(torch|torchaudio|s3prl)\b")
 with open(sys.argv[1], "rb") as f:
     project = tomllib.load(f)["project"]
-ours = project["dependencies"] + project["optional-dependencies"]["test"] + project["optional-dependencies"]["onnx"]
+extras = project["optional-dependencies"]
+ours = project["dependencies"] + extras["test"] + extras["onnx"] + extras["notebook"]
 theirs = [r for r in requires("s3prl") if "extra ==" not in r]
 print("\n".join(r for r in ours + theirs if not skip.match(r)))
 PY
@@ -48,7 +49,7 @@ PY
 }
 
 # The environment's key: the dependency lists and the recipe that installs them, nothing else.
-key=$({ sed -n '/^dependencies = \[/,/^\]/p; /^test = /p; /^onnx = /p' "$repo/pyproject.toml"; declare -f build_env; } |
+key=$({ sed -n '/^dependencies = \[/,/^\]/p; /^test = /p; /^onnx = /p; /^notebook = /p' "$repo/pyproject.toml"; declare -f build_env; } |
     sha256sum | cut -c1-16)
 venv="$envs_root/venv-$key"
 
