@@ -44,6 +44,37 @@ def _training_line(training: dict, label: str) -> str:
             f"({training['s3prl_mockingjay_pretraining_gemm_share']:.0%})")
 
 
+def _precision_rows(speed: dict) -> list[str]:
+    """The student expert at each precision (10 s inputs, in chunks as in use) and under ONNX Runtime (whole)."""
+    fp32 = {r["batch"]: r["seconds_per_audio_second"] for r in speed["precisions"]["fp32"]["runs"]}
+    rows = ["| student, 10 s inputs | s per audio s, batch 1 | batch 8 | speed against torch fp32 (batch 1 / 8) |",
+            "|---|---:|---:|---:|"]
+    for precision, m in speed["precisions"].items():
+        if m is None:
+            rows.append(f"| torch {precision} | not supported by this CPU | | |")
+            continue
+        runs = {r["batch"]: r["seconds_per_audio_second"] for r in m["runs"]}
+        rows.append(f"| torch {precision} | {runs[1]:.4f} | {runs[8]:.4f} | "
+                    f"{fp32[1] / runs[1]:.2f}x / {fp32[8] / runs[8]:.2f}x |")
+    onnx = speed["onnx"]
+    rows.append(f"| ONNX Runtime fp32 (whole inputs; max abs difference {onnx['max_abs_diff']:.1e}) | "
+                f"{onnx['seconds_per_audio_second']:.4f} | - | "
+                f"{onnx['torch_fp32_whole_seconds_per_audio_second'] / onnx['seconds_per_audio_second']:.2f}x "
+                "torch fp32 on whole inputs / - |")
+    return rows
+
+
+def _checkpointing_rows(doc: dict) -> list[str]:
+    rows = [f"| {doc['model']}, one training step, batch {doc['batch']} | peak MiB without / with gradient "
+            "checkpointing | seconds without / with | memory ratio | time ratio |", "|---|---:|---:|---:|---:|"]
+    for frames, point in doc["frames"].items():
+        off, on = point["off"], point["on"]
+        rows.append(f"| {frames} frames | {off['peak_memory_mib']:.0f} / {on['peak_memory_mib']:.0f} | "
+                    f"{off['seconds']:.2f} / {on['seconds']:.2f} | {point['memory_ratio']:.2f} | "
+                    f"{point['time_ratio']:.2f} |")
+    return rows
+
+
 def render(results: Path = RESULTS) -> str:
     speed = json.loads((results / "speed.json").read_text())
     training = json.loads((results / "training.json").read_text())
@@ -68,6 +99,9 @@ def render(results: Path = RESULTS) -> str:
     for i, point in enumerate(curves[0]):
         cells = [f"{c[i]['seconds_per_audio_second']:.4f} / {c[i]['peak_memory_mib']:.0f}" for c in curves]
         lines.append(f"| {point['seconds']:.0f} | " + " | ".join(cells) + " |")
+    lines += ["", *_precision_rows(speed)]
+    if (memory := results / "checkpointing.json").is_file():
+        lines += ["", *_checkpointing_rows(json.loads(memory.read_text()))]
     return "\n".join(lines)
 
 
