@@ -3,8 +3,8 @@
 corpus -> teacher -> student distilled from it -> export -> phone_linear on s3prl's `fbank`, the teacher and the
 student, each with several seeds (features computed once per utterance, `--feature-cache`) and each also tested on
 speakers of another synthesizer that no model heard -> timing of teacher and student on the same audio -> a table of
-means ± std, WORKDIR/results.json and WORKDIR/results.png. `--precisions` adds the student at bf16 and int8: its
-phone_linear heads tested on features computed at those precisions, and heads trained on them.
+means ± std, WORKDIR/results.json and WORKDIR/results.png. `--precisions [bf16] [int8]` (none named: both) adds the
+student at those precisions: its phone_linear heads tested on features computed at them, and heads trained on them.
 Each step is a subprocess of this same command, as a user would run it, and a step whose output already exists is
 skipped, so an interrupted demo resumes.
 
@@ -212,10 +212,11 @@ def _model_results(workdir: Path, name: str, upstream: list[str], plan: Plan, co
     return result, expdirs[0]
 
 
-def _precision_results(workdir: Path, plan: Plan, corpus: Path, student: Path) -> dict:
-    """The student at bf16 and int8 (`precision:` in the expert options, s3prl's `-g`): its fp32 phone_linear heads
-    tested on features computed at that precision (same head), and heads trained on those features with the same
-    seeds (retrained); each with its difference to fp32 seed by seed. bf16 is None where the CPU lacks it."""
+def _precision_results(workdir: Path, plan: Plan, corpus: Path, student: Path, precisions: tuple[str, ...]) -> dict:
+    """The student at each of `precisions` (bf16, int8: `precision:` in the expert options, s3prl's `-g`): its fp32
+    phone_linear heads tested on features computed at that precision (same head), and heads trained on those
+    features with the same seeds (retrained); each with its difference to fp32 seed by seed. bf16 is None where the
+    CPU lacks it."""
     import torch
 
     from upstream_distilbert.precision import bf16_supported
@@ -224,7 +225,7 @@ def _precision_results(workdir: Path, plan: Plan, corpus: Path, student: Path) -
     fp32_runs = [_expdir(workdir, "student", seed) for seed in seeds]
     fp32 = [read_results(expdir)["test_acc"] for expdir in fp32_runs]
     results: dict = {}
-    for precision in ("bf16", "int8"):
+    for precision in precisions:
         if precision == "bf16" and not bf16_supported(torch.device("cpu")):
             print("[demo] this CPU has no bf16 (AVX512-BF16 or AMX), so the bf16 row is left out", flush=True)
             results[precision] = None
@@ -263,7 +264,7 @@ def _timing(teacher: Path, student: Path, corpus: Path, rounds: int) -> dict:
 
 
 def run_demo(workdir: str | Path, quick: bool = False, retrain_teacher: bool = False, seeds: int | None = None,
-             precisions: bool = False) -> dict:
+             precisions: tuple[str, ...] = ()) -> dict:
     plan = QUICK if quick else FULL
     if retrain_teacher:
         plan = replace(plan, train_teacher=True)
@@ -297,7 +298,7 @@ def run_demo(workdir: str | Path, quick: bool = False, retrain_teacher: bool = F
     for prefix, key in (("", "test_acc"), *([("unseen_engine_", "unseen_engine_test_acc")] if unseen else [])):
         results[f"{prefix}retention"], results[f"{prefix}retention_std"] = ratio(models["student"], models["teacher"], key)
     if precisions:
-        results["precisions"] = _precision_results(workdir, plan, corpus, student)
+        results["precisions"] = _precision_results(workdir, plan, corpus, student, precisions)
     (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     figure(workdir, results, first_runs)
     return results

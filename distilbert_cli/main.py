@@ -78,7 +78,8 @@ def _demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
     from .report import table
 
-    results = run_demo(args.workdir, args.quick, args.retrain_teacher, args.seeds, args.precisions)
+    precisions = () if args.precisions is None else tuple(dict.fromkeys(args.precisions or ("bf16", "int8")))
+    results = run_demo(args.workdir, args.quick, args.retrain_teacher, args.seeds, precisions)
     print(table(results))
     print(f"wrote {Path(args.workdir) / 'results.json'} and {Path(args.workdir) / 'results.png'}")
 
@@ -184,8 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train the teacher here (about two hours on 2 cores) instead of using the shipped one")
     p.add_argument("--seeds", type=int,
                    help="phone_linear seeds per model (default: 3, with --quick 2); figures are mean ± std over them")
-    p.add_argument("--precisions", action="store_true",
-                   help="also the student at bf16 and int8: its heads on those features, and heads trained on them")
+    p.add_argument("--precisions", nargs="*", choices=["bf16", "int8"], metavar="{bf16,int8}",
+                   help="also the student at these precisions (none named: both): its heads on those features, and "
+                        "heads trained on them")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("prepare", help="s3prl's length CSVs (<set>.csv) for a LibriSpeech-layout folder")
