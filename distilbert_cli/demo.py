@@ -212,18 +212,18 @@ def _model_results(workdir: Path, name: str, upstream: list[str], plan: Plan, co
     return result, expdirs[0]
 
 
-def _precision_results(workdir: Path, plan: Plan, corpus: Path, student: Path, precisions: tuple[str, ...]) -> dict:
+def _precision_results(workdir: Path, plan: Plan, corpus: Path, student: Path, precisions: tuple[str, ...],
+                       fp32: list[float]) -> dict:
     """The student at each of `precisions` (bf16, int8: `precision:` in the expert options, s3prl's `-g`): its fp32
     phone_linear heads tested on features computed at that precision (same head), and heads trained on those
-    features with the same seeds (retrained); each with its difference to fp32 seed by seed. bf16 is None where the
-    CPU lacks it."""
+    features with the same seeds (retrained); each with its difference to `fp32` (the student's test accuracies)
+    seed by seed. bf16 is None where the CPU lacks it."""
     import torch
 
     from upstream_distilbert.precision import bf16_supported
 
     seeds = [FIRST_SEED + i for i in range(plan.seeds)]
     fp32_runs = [_expdir(workdir, "student", seed) for seed in seeds]
-    fp32 = [read_results(expdir)["test_acc"] for expdir in fp32_runs]
     results: dict = {}
     for precision in precisions:
         if precision == "bf16" and not bf16_supported(torch.device("cpu")):
@@ -298,7 +298,8 @@ def run_demo(workdir: str | Path, quick: bool = False, retrain_teacher: bool = F
     for prefix, key in (("", "test_acc"), *([("unseen_engine_", "unseen_engine_test_acc")] if unseen else [])):
         results[f"{prefix}retention"], results[f"{prefix}retention_std"] = ratio(models["student"], models["teacher"], key)
     if precisions:
-        results["precisions"] = _precision_results(workdir, plan, corpus, student, precisions)
+        results["precisions"] = _precision_results(workdir, plan, corpus, student, precisions,
+                                                   models["student"]["test_accs"])
     (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     figure(workdir, results, first_runs)
     return results
