@@ -56,11 +56,15 @@ def _precision_rows(speed: dict) -> list[str]:
         runs = {r["batch"]: r["seconds_per_audio_second"] for r in m["runs"]}
         rows.append(f"| torch {precision} | {runs[1]:.4f} | {runs[8]:.4f} | "
                     f"{fp32[1] / runs[1]:.2f}x / {fp32[8] / runs[8]:.2f}x |")
-    onnx = speed["onnx"]
-    rows.append(f"| ONNX Runtime fp32 (whole inputs; max abs difference {onnx['max_abs_diff']:.1e}) | "
-                f"{onnx['seconds_per_audio_second']:.4f} | - | "
-                f"{onnx['torch_fp32_whole_seconds_per_audio_second'] / onnx['seconds_per_audio_second']:.2f}x "
-                "torch fp32 on whole inputs / - |")
+    onnx = {r["batch"]: r for r in speed["onnx"]["runs"]}
+    whole = {b: r["torch_fp32_whole_seconds_per_audio_second"] for b, r in onnx.items()}
+    rows.append(f"| ONNX Runtime fp32 (whole inputs; max abs difference {speed['onnx']['max_abs_diff']:.1e}) | "
+                f"{onnx[1]['seconds_per_audio_second']:.4f} | {onnx[8]['seconds_per_audio_second']:.4f} | "
+                f"{whole[1] / onnx[1]['seconds_per_audio_second']:.2f}x / {whole[8] / onnx[8]['seconds_per_audio_second']:.2f}x "
+                "torch fp32 on the same whole inputs |")
+    rows.append(f"| ONNX Runtime int8 (ONNX Runtime's dynamic quantization, whole inputs) | "
+                f"{onnx[1]['int8_seconds_per_audio_second']:.4f} | {onnx[8]['int8_seconds_per_audio_second']:.4f} | "
+                f"{fp32[1] / onnx[1]['int8_seconds_per_audio_second']:.2f}x / {fp32[8] / onnx[8]['int8_seconds_per_audio_second']:.2f}x |")
     return rows
 
 

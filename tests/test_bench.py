@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from distilbert_benchmarks.flops import EncoderShape, encoder_flops, flops_per_audio_second
+from distilbert_benchmarks.report import _precision_rows
 from upstream_distilbert import AudioDistilBert, save_student
 
 from .conftest import cli, run, tiny_config
@@ -55,7 +56,10 @@ def test_bench_reports_every_key_with_sane_values(tmp_path: Path) -> None:
     assert set(doc["precisions"]) == {"fp32", "bf16", "int8"} and doc["precisions"]["fp32"]["seconds_per_audio_second"] > 0
     assert all(m is None or {r["batch"] for r in m["runs"]} == {1, 8} for m in doc["precisions"].values())
     assert doc["onnx"]["seconds_per_audio_second"] > 0 and doc["onnx"]["max_abs_diff"] <= 1e-4
-    assert "student at lower precision: bf16 " in proc.stdout
+    assert doc["onnx"]["int8_seconds_per_audio_second"] > 0 and {r["batch"] for r in doc["onnx"]["runs"]} == {1, 8}
+    assert "student at lower precision: bf16 " in proc.stdout and "its int8 file " in proc.stdout
+    rows = _precision_rows(doc)  # the README table's rows from this document: fp32, bf16, int8, ONNX fp32 and int8
+    assert len(rows) == 2 + 3 + 2 and rows[-1].startswith("| ONNX Runtime int8")
 
 
 def test_training_throughput_reports_steps_and_gemm_shares(tmp_path: Path) -> None:
