@@ -47,24 +47,25 @@ def _training_line(training: dict, label: str) -> str:
 def _precision_rows(speed: dict) -> list[str]:
     """The student expert at each precision (10 s inputs, in chunks as in use) and under ONNX Runtime (whole)."""
     fp32 = {r["batch"]: r["seconds_per_audio_second"] for r in speed["precisions"]["fp32"]["runs"]}
-    rows = ["| student, 10 s inputs | s per audio s, batch 1 | batch 8 | speed against torch fp32 (batch 1 / 8) |",
-            "|---|---:|---:|---:|"]
+    rows = ["| student, 10 s inputs | s per audio s, batch 1 | batch 8 | speed against torch fp32 (batch 1 / 8) | "
+            "time in linear layers / attention / rest (batch 8) |", "|---|---:|---:|---:|---:|"]
     for precision, m in speed["precisions"].items():
         if m is None:
-            rows.append(f"| torch {precision} | not supported by this CPU | | |")
+            rows.append(f"| torch {precision} | not supported by this CPU | | | |")
             continue
         runs = {r["batch"]: r["seconds_per_audio_second"] for r in m["runs"]}
+        shares = " / ".join(f"{m['time_shares'][k]:.0%}" for k in ("linear", "attention", "other"))
         rows.append(f"| torch {precision} | {runs[1]:.4f} | {runs[8]:.4f} | "
-                    f"{fp32[1] / runs[1]:.2f}x / {fp32[8] / runs[8]:.2f}x |")
+                    f"{fp32[1] / runs[1]:.2f}x / {fp32[8] / runs[8]:.2f}x | {shares} |")
     onnx = {r["batch"]: r for r in speed["onnx"]["runs"]}
     whole = {b: r["torch_fp32_whole_seconds_per_audio_second"] for b, r in onnx.items()}
     rows.append(f"| ONNX Runtime fp32 (whole inputs; max abs difference {speed['onnx']['max_abs_diff']:.1e}) | "
                 f"{onnx[1]['seconds_per_audio_second']:.4f} | {onnx[8]['seconds_per_audio_second']:.4f} | "
                 f"{whole[1] / onnx[1]['seconds_per_audio_second']:.2f}x / {whole[8] / onnx[8]['seconds_per_audio_second']:.2f}x "
-                "torch fp32 on the same whole inputs |")
-    rows.append(f"| ONNX Runtime int8 (ONNX Runtime's dynamic quantization, whole inputs) | "
+                "torch fp32 on the same whole inputs | |")
+    rows.append(f"| ONNX Runtime int8 (its dynamic quantization of the weights; whole inputs) | "
                 f"{onnx[1]['int8_seconds_per_audio_second']:.4f} | {onnx[8]['int8_seconds_per_audio_second']:.4f} | "
-                f"{fp32[1] / onnx[1]['int8_seconds_per_audio_second']:.2f}x / {fp32[8] / onnx[8]['int8_seconds_per_audio_second']:.2f}x |")
+                f"{fp32[1] / onnx[1]['int8_seconds_per_audio_second']:.2f}x / {fp32[8] / onnx[8]['int8_seconds_per_audio_second']:.2f}x | |")
     return rows
 
 

@@ -13,7 +13,7 @@ from upstream_distilbert.checkpoint import load_student
 
 from .flops import flops_per_audio_second
 from .models import Measured, load_measured, write_mockingjay_like
-from .timing import gemm_probe, interleaved_medians, peak_memory_mib
+from .timing import gemm_probe, interleaved_medians, peak_memory_mib, time_shares
 
 LENGTHS = (1.0, 10.0, 30.0)
 BATCHES = (1, 8)
@@ -78,7 +78,7 @@ def _mockingjay_encode(encoder: torch.nn.Module, features: torch.Tensor) -> obje
 
 def precisions_and_onnx(student_ckpt: str, repeats: int, folder: Path) -> tuple[dict, dict]:
     """The student expert at fp32, bf16 (None where the CPU lacks it) and int8 at the headline length, batch 1 and
-    8, timed round-robin; and its ONNX export (fp32 and ONNX Runtime's int8) against the torch expert on the same
+    8, timed round-robin, with the shares of its time in linear layers, attention and the rest at batch 8; and its ONNX export (fp32 and ONNX Runtime's int8) against the torch expert on the same
     whole inputs (ONNX runs inputs whole) at both batches, with the largest absolute difference of the fp32
     file's hidden states from torch's."""
     from upstream_distilbert.expert import ExpertOptions, UpstreamExpert
@@ -111,6 +111,7 @@ def precisions_and_onnx(student_ckpt: str, repeats: int, folder: Path) -> tuple[
                                  "torch_fp32_whole_seconds_per_audio_second": times["torch"] / (seconds * batch)})
         for p in usable:
             precisions[p]["seconds_per_audio_second"] = precisions[p]["runs"][0]["seconds_per_audio_second"]
+            precisions[p]["time_shares"] = time_shares(lambda e=experts[p]: e(waves))  # batch 8
         waves = _waves(seconds, HEADLINE[1])
         onnx["max_abs_diff"] = max(float((torch.from_numpy(a) - b).abs().max())
                                    for a, b in zip(runtimes["onnx"](waves), whole(waves)["hidden_states"]))

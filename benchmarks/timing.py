@@ -10,7 +10,6 @@ from pathlib import Path
 import torch
 
 
-
 def interleaved_medians(fns: dict[str, Callable[[], object]], rounds: int = 3) -> dict[str, float]:
     """Median seconds of each callable, timed round-robin (one warm-up round first), so that a machine whose
     speed drifts during the run slows every contender alike and their ratios stay fair."""
@@ -61,3 +60,22 @@ def gemm_probe(size: int = 1024) -> tuple[Callable[[], object], float]:
     """A square fp32 matrix product and its FLOPs: time it beside the models to get the machine's GEMM rate."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     return (lambda: a @ b), 2.0 * size**3
+
+
+# Operator names by what they compute, for `time_shares` (torch's dynamic int8 linear included).
+_LINEAR = ("aten::addmm", "aten::mm", "aten::bmm", "aten::linear", "aten::matmul", "quantized::linear_dynamic")
+_ATTENTION = ("scaled_dot_product", "aten::_softmax")
+
+
+def time_shares(fn: Callable[[], object]) -> dict[str, float]:
+    """Shares of one call's CPU time (torch.profiler, self time) spent in linear layers, attention and the rest
+    (activations, normalisation, residual adds, features): what a faster matrix product can speed up, and what not."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        fn()
+    totals = {"linear": 0.0, "attention": 0.0, "other": 0.0}
+    for event in profile.key_averages():
+        kind = ("linear" if event.key.startswith(_LINEAR) else
+                "attention" if any(a in event.key for a in _ATTENTION) else "other")
+        totals[kind] += event.self_cpu_time_total
+    whole = sum(totals.values())
+    return {kind: t / whole for kind, t in totals.items()}

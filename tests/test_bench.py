@@ -55,6 +55,9 @@ def test_bench_reports_every_key_with_sane_values(tmp_path: Path) -> None:
     assert doc["teacher"]["gflops_per_audio_second"] > doc["student"]["gflops_per_audio_second"]
     assert set(doc["precisions"]) == {"fp32", "bf16", "int8"} and doc["precisions"]["fp32"]["seconds_per_audio_second"] > 0
     assert all(m is None or {r["batch"] for r in m["runs"]} == {1, 8} for m in doc["precisions"].values())
+    shares = doc["precisions"]["int8"]["time_shares"]
+    assert set(shares) == {"linear", "attention", "other"} and sum(shares.values()) == pytest.approx(1)
+    assert shares["linear"] > 0 and shares["attention"] > 0
     assert doc["onnx"]["seconds_per_audio_second"] > 0 and doc["onnx"]["max_abs_diff"] <= 1e-4
     assert doc["onnx"]["int8_seconds_per_audio_second"] > 0 and {r["batch"] for r in doc["onnx"]["runs"]} == {1, 8}
     assert "student at lower precision: bf16 " in proc.stdout and "its int8 file " in proc.stdout
