@@ -44,6 +44,12 @@ def _training_line(training: dict, label: str) -> str:
             f"({training['s3prl_mockingjay_pretraining_gemm_share']:.0%})")
 
 
+def _speed_cells(times: dict[int, float], reference: dict[int, float]) -> str:
+    """Seconds per audio second at batch 1 and 8, then the speed against `reference` at each."""
+    return (f"{times[1]:.4f} | {times[8]:.4f} | "
+            f"{reference[1] / times[1]:.2f}x / {reference[8] / times[8]:.2f}x")
+
+
 def _precision_rows(speed: dict) -> list[str]:
     """The student expert at each precision (10 s inputs, in chunks as in use) and under ONNX Runtime (whole)."""
     fp32 = {r["batch"]: r["seconds_per_audio_second"] for r in speed["precisions"]["fp32"]["runs"]}
@@ -55,17 +61,14 @@ def _precision_rows(speed: dict) -> list[str]:
             continue
         runs = {r["batch"]: r["seconds_per_audio_second"] for r in m["runs"]}
         shares = " / ".join(f"{m['time_shares'][k]:.0%}" for k in ("linear", "attention", "other"))
-        rows.append(f"| torch {precision} | {runs[1]:.4f} | {runs[8]:.4f} | "
-                    f"{fp32[1] / runs[1]:.2f}x / {fp32[8] / runs[8]:.2f}x | {shares} |")
-    onnx = {r["batch"]: r for r in speed["onnx"]["runs"]}
-    whole = {b: r["torch_fp32_whole_seconds_per_audio_second"] for b, r in onnx.items()}
+        rows.append(f"| torch {precision} | {_speed_cells(runs, fp32)} | {shares} |")
+    onnx = speed["onnx"]["runs"]
+    column = {key: {r["batch"]: r[key] for r in onnx} for key in onnx[0] if key.endswith("seconds_per_audio_second")}
     rows.append(f"| ONNX Runtime fp32 (whole inputs; max abs difference {speed['onnx']['max_abs_diff']:.1e}) | "
-                f"{onnx[1]['seconds_per_audio_second']:.4f} | {onnx[8]['seconds_per_audio_second']:.4f} | "
-                f"{whole[1] / onnx[1]['seconds_per_audio_second']:.2f}x / {whole[8] / onnx[8]['seconds_per_audio_second']:.2f}x "
-                "torch fp32 on the same whole inputs | |")
-    rows.append(f"| ONNX Runtime int8 (its dynamic quantization of the weights; whole inputs) | "
-                f"{onnx[1]['int8_seconds_per_audio_second']:.4f} | {onnx[8]['int8_seconds_per_audio_second']:.4f} | "
-                f"{fp32[1] / onnx[1]['int8_seconds_per_audio_second']:.2f}x / {fp32[8] / onnx[8]['int8_seconds_per_audio_second']:.2f}x | |")
+                f"{_speed_cells(column['seconds_per_audio_second'], column['torch_fp32_whole_seconds_per_audio_second'])}"
+                " torch fp32 on the same whole inputs | |")
+    rows.append("| ONNX Runtime int8 (its dynamic quantization of the weights; whole inputs) | "
+                f"{_speed_cells(column['int8_seconds_per_audio_second'], fp32)} | |")
     return rows
 
 

@@ -78,9 +78,9 @@ def _mockingjay_encode(encoder: torch.nn.Module, features: torch.Tensor) -> obje
 
 def precisions_and_onnx(student_ckpt: str, repeats: int, folder: Path) -> tuple[dict, dict]:
     """The student expert at fp32, bf16 (None where the CPU lacks it) and int8 at the headline length, batch 1 and
-    8, timed round-robin, with the shares of its time in linear layers, attention and the rest at batch 8; and its ONNX export (fp32 and ONNX Runtime's int8) against the torch expert on the same
-    whole inputs (ONNX runs inputs whole) at both batches, with the largest absolute difference of the fp32
-    file's hidden states from torch's."""
+    8, timed round-robin, with the shares of its time in linear layers, attention and the rest at batch 8; and its
+    ONNX export (fp32 and ONNX Runtime's int8) against the torch expert on the same whole inputs (ONNX runs inputs
+    whole) at both batches, with the largest absolute difference of the fp32 file's hidden states from torch's."""
     from upstream_distilbert.expert import ExpertOptions, UpstreamExpert
     from upstream_distilbert.onnx_export import OnnxEncoder, export_onnx, quantize_onnx
     from upstream_distilbert.precision import PRECISIONS, bf16_supported
@@ -100,24 +100,25 @@ def precisions_and_onnx(student_ckpt: str, repeats: int, folder: Path) -> tuple[
     onnx: dict = {"runs": []}
     with torch.inference_mode():
         for batch in BATCHES:
-            waves = _waves(seconds, batch)
+            waves, audio = _waves(seconds, batch), seconds * batch
             times = interleaved_medians({p: (lambda e=e: e(waves)) for p, e in experts.items()}, repeats)
             for p in usable:
                 precisions[p]["runs"].append({"seconds": seconds, "batch": batch,
-                                              "seconds_per_audio_second": times[p] / (seconds * batch)})
+                                              "seconds_per_audio_second": times[p] / audio})
             times = interleaved_medians({k: (lambda r=r: r(waves)) for k, r in runtimes.items()}, repeats)
-            onnx["runs"].append({"seconds": seconds, "batch": batch, "seconds_per_audio_second": times["onnx"] / (seconds * batch),
-                                 "int8_seconds_per_audio_second": times["onnx_int8"] / (seconds * batch),
-                                 "torch_fp32_whole_seconds_per_audio_second": times["torch"] / (seconds * batch)})
+            onnx["runs"].append({"seconds": seconds, "batch": batch,
+                                 "seconds_per_audio_second": times["onnx"] / audio,
+                                 "int8_seconds_per_audio_second": times["onnx_int8"] / audio,
+                                 "torch_fp32_whole_seconds_per_audio_second": times["torch"] / audio})
+        largest = _waves(seconds, max(BATCHES))
         for p in usable:
             precisions[p]["seconds_per_audio_second"] = precisions[p]["runs"][0]["seconds_per_audio_second"]
-            precisions[p]["time_shares"] = time_shares(lambda e=experts[p]: e(waves))  # batch 8
+            precisions[p]["time_shares"] = time_shares(lambda e=experts[p]: e(largest))
         waves = _waves(seconds, HEADLINE[1])
         onnx["max_abs_diff"] = max(float((torch.from_numpy(a) - b).abs().max())
                                    for a, b in zip(runtimes["onnx"](waves), whole(waves)["hidden_states"]))
     headline = onnx["runs"][0]  # batch 1
-    for key in ("seconds_per_audio_second", "int8_seconds_per_audio_second", "torch_fp32_whole_seconds_per_audio_second"):
-        onnx[key] = headline[key]
+    onnx.update({key: value for key, value in headline.items() if key.endswith("seconds_per_audio_second")})
     return precisions, onnx
 
 
