@@ -140,10 +140,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 cmd=${1:-test}
 shift || true
 case "$cmd" in
-    # One pytest-xdist worker per core (each with one torch thread, tests/conftest.py); tests marked with an
-    # xdist_group run on one worker, in turn.
-    test) ensure_mbrola && cd "$repo" &&
-          AUDIO_DISTILBERT_REQUIRE_MBROLA=1 exec python -m pytest -n "$(nproc)" --dist loadgroup "$@" ;;
+    test) ensure_mbrola && cd "$repo" && AUDIO_DISTILBERT_REQUIRE_MBROLA=1 exec python -m pytest "$@" ;;
     demo) ensure_mbrola || log "no MBROLA speakers: the demo leaves its unseen-engine column out"
           exec audio-distilbert demo "$@" ;;
     mbrola) ensure_mbrola ;;

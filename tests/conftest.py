@@ -14,13 +14,7 @@ import yaml
 from upstream_distilbert import AudioDistilBert, ModelConfig, TransformerConfig, save_student
 
 REPO = Path(__file__).resolve().parents[1]
-# `scripts/dev.sh test` runs one pytest-xdist worker per core: then each worker, and every process it starts,
-# keeps to one torch thread, so that the workers never fight over the cores.
-THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2
-os.environ["OMP_NUM_THREADS"] = str(THREADS)
-torch.set_num_threads(THREADS)
-# Tests that install into (or copy) this environment's s3prl folder: one worker runs them all, one after another.
-S3PRL_FOLDER = pytest.mark.xdist_group("s3prl_folder")
+torch.set_num_threads(2)
 
 
 def tiny_config(**transformer: object) -> ModelConfig:
@@ -60,7 +54,7 @@ def runner_config(tmp_path: Path, datarc: dict, steps: int, save: int, accumulat
     return write_yaml(tmp_path / "runner.yaml", config)
 
 
-def run(cmd: list[str], cwd: Path | None = None, timeout: float = 600, threads: int = THREADS) -> subprocess.CompletedProcess:
+def run(cmd: list[str], cwd: Path | None = None, timeout: float = 600, threads: int = 2) -> subprocess.CompletedProcess:
     """Run a command to completion (each process with `threads` torch threads); fail the test with its output if
     it exits non-zero."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")

@@ -22,9 +22,7 @@ from downstream_hooks.registration import (
     uninstall,
 )
 
-from .conftest import S3PRL_FOLDER, tree_digest
-
-pytestmark = S3PRL_FOLDER
+from .conftest import tree_digest
 
 
 @pytest.fixture
