@@ -63,7 +63,7 @@ QUICK = Plan(speakers=4, utterances_per_speaker=12, train_teacher=True, teacher_
              phone_eval_batch=2, seeds=2, unseen_speakers=3, unseen_utterances_per_speaker=4, timing_rounds=2)
 
 
-def _command(*args: str, cwd: Path) -> None:
+def run_step(*args: str, cwd: Path) -> None:
     """Run `audio-distilbert ARGS` as a user would, its progress bars and logs shown; stop if it fails."""
     exe = str(Path(sys.executable).with_name("audio-distilbert"))
     print(f"[demo] audio-distilbert {' '.join(args)}", flush=True)
@@ -88,8 +88,8 @@ def _corpus(path: Path, speakers: int, utterances_per_speaker: int) -> Path:
     return path
 
 
-def _pretrain(workdir: Path, name: str, model_config: Path, steps: tuple[int, ...], corpus: Path,
-              lr: float | None = None) -> Path:
+def pretrain_and_export(workdir: Path, name: str, model_config: Path, steps: tuple[int, ...], corpus: Path,
+                        lr: float | None = None) -> Path:
     """Pretrain (or find the finished run) and export its last checkpoint; return the student file. A run to
     `steps[0]`, then each next total resumes the finished run with that `total_steps` (`-e`), which restarts the
     learning-rate schedule at its value for that step of the longer schedule. An interrupted phase resumes from
@@ -102,16 +102,16 @@ def _pretrain(workdir: Path, name: str, model_config: Path, steps: tuple[int, ..
         done = _saved_step(expdir)
         if done >= total:
             continue
-        runner = (f"config.runner.total_steps={total},,config.runner.save_step={max(total // 3, 1)},,"
+        runner = (f"config.runner.total_steps={total},,config.runner.save_step={max(min(total // 3, 1000), 1)},,"
                   f"config.runner.log_step={max(total // 10, 1)}")
         if done == 0 and phase == 0:
             overrides = [runner, _pretrain_datarc(corpus), *([f"config.optimizer.lr={lr}"] if lr else [])]
-            _command("pretrain", "-u", "distilbert", "-g", str(model_config),
+            run_step("pretrain", "-u", "distilbert", "-g", str(model_config),
                      "-c", str(config_path("pretrain", "demo_runner.yaml")), "-n", name, "-p", str(expdir),
                      "--device", "cpu", "-o", ",,".join(overrides), cwd=workdir)
         else:
-            _command("pretrain", "-e", str(_last_checkpoint(expdir)), "-o", runner, cwd=workdir)
-    _command("export", str(_last_checkpoint(expdir)), "-o", str(exported), cwd=workdir)
+            run_step("pretrain", "-e", str(_last_checkpoint(expdir)), "-o", runner, cwd=workdir)
+    run_step("export", str(_last_checkpoint(expdir)), "-o", str(exported), cwd=workdir)
     return exported
 
 
@@ -139,7 +139,7 @@ def _teacher(workdir: Path, plan: Plan, corpus: Path) -> Path:
         if _held_out(source) != _held_out(corpus):
             raise ValueError(f"{source}: holds out speakers {sorted(_held_out(source))}, the demo corpus "
                              f"{sorted(_held_out(corpus))}; delete one of them to rebuild it")
-    return _pretrain(workdir, "teacher", config_path("pretrain", "demo_teacher.yaml"), plan.teacher_steps, source)
+    return pretrain_and_export(workdir, "teacher", config_path("pretrain", "demo_teacher.yaml"), plan.teacher_steps, source)
 
 
 def _downstream_datarc(corpus: Path) -> str:
@@ -156,7 +156,7 @@ def _phone_linear(workdir: Path, name: str, upstream: list[str], plan: Plan, cor
     """One phone_linear run (or the finished one); returns its experiment folder."""
     expdir = _expdir(workdir, name, seed)
     if not (expdir / "log.log").is_file() or read_results(expdir)["last_step"] < plan.phone_steps:
-        _command("downstream", "-m", "train", *upstream, "-d", "phone_linear",
+        run_step("downstream", "-m", "train", *upstream, "-d", "phone_linear",
                  "-c", str(config_path("downstream", "phone_linear_small.yaml")), "-p", str(expdir), "--device", "cpu",
                  "--seed", str(seed), "--feature-cache", str(workdir / "feature-cache"),
                  "-o", f"config.runner.total_steps={plan.phone_steps},,config.runner.eval_step={plan.phone_eval_step},,"
@@ -173,14 +173,14 @@ def _test_accuracy(workdir: Path, expdir: Path, corpus: Path, out: Path, model_c
     if "test" not in (read_scores(out) if (out / "log.log").is_file() else {}):
         overrides = [f"args.expdir={out}", _downstream_datarc(corpus),
                      *([f"args.upstream_model_config={model_config}"] if model_config else [])]
-        _command("downstream", "-m", "evaluate", "-e", str(expdir / "best-states-dev.ckpt"), "-t", "test",
+        run_step("downstream", "-m", "evaluate", "-e", str(expdir / "best-states-dev.ckpt"), "-t", "test",
                  "--device", "cpu", "--feature-cache", str(workdir / "feature-cache"), "-o", ",,".join(overrides),
                  cwd=workdir)
     (accuracy,) = read_scores(out)["test"].values()
     return accuracy
 
 
-def _unseen_engine_corpus(workdir: Path, plan: Plan) -> Path | None:
+def unseen_engine_corpus(workdir: Path, plan: Plan) -> Path | None:
     """Speakers of espeak-ng + MBROLA, all for testing; None (and why) where that engine is not installed."""
     from distilbert_corpus.synthesizers import check_installed, make_speakers
 
@@ -198,7 +198,7 @@ def _unseen_engine_corpus(workdir: Path, plan: Plan) -> Path | None:
     return path
 
 
-def _model_results(workdir: Path, name: str, upstream: list[str], plan: Plan, corpus: Path,
+def model_results(workdir: Path, name: str, upstream: list[str], plan: Plan, corpus: Path,
                    unseen: Path | None) -> tuple[dict, Path]:
     """One model's phone_linear figures over the plan's seeds, and its first seed's folder (for the curves)."""
     expdirs = [_phone_linear(workdir, name, upstream, plan, corpus, FIRST_SEED + i) for i in range(plan.seeds)]
@@ -279,14 +279,14 @@ def run_demo(workdir: str | Path, quick: bool = False, retrain_teacher: bool = F
     student_config = yaml.safe_load(config_path("pretrain", "demo_student.yaml").read_text())
     student_config["teacher"]["ckpt"] = str(teacher)
     (workdir / "student.yaml").write_text(yaml.safe_dump(student_config))
-    student = _pretrain(workdir, "student", workdir / "student.yaml", (plan.student_steps,), corpus,
+    student = pretrain_and_export(workdir, "student", workdir / "student.yaml", (plan.student_steps,), corpus,
                         plan.student_lr)
-    unseen = _unseen_engine_corpus(workdir, plan)
+    unseen = unseen_engine_corpus(workdir, plan)
     upstreams = {"fbank": ["-u", "fbank"], "teacher": ["-u", "distilbert_local", "-k", str(teacher)],
                  "student": ["-u", "distilbert_local", "-k", str(student)]}
     models, first_runs = {}, {}
     for name in MODELS:
-        models[name], first_runs[name] = _model_results(workdir, name, upstreams[name], plan, corpus, unseen)
+        models[name], first_runs[name] = model_results(workdir, name, upstreams[name], plan, corpus, unseen)
     for name, measured in _timing(teacher, student, corpus, plan.timing_rounds).items():
         models[name].update(measured)
     results = {

@@ -29,18 +29,18 @@ def test_an_interrupted_pretraining_step_resumes_from_its_last_checkpoint(corpus
                                                                            capfd: pytest.CaptureFixture) -> None:
     """A demo whose pretraining run stopped short of its steps (a kill during step 3 leaves the checkpoint of
     step 2 as the newest) continues that run from its newest states-*.ckpt instead of starting it again."""
-    from distilbert_cli.demo import _pretrain
+    from distilbert_cli.demo import pretrain_and_export
     from upstream_distilbert.s3prl_states import read_states
 
     root = Path(corpus["libri_root"]).parent
     model = write_yaml(tmp_path / "model.yaml", TINY)
     expdir = tmp_path / "pretrain" / "teacher"
-    _pretrain(tmp_path, "teacher", model, (2,), root)
+    pretrain_and_export(tmp_path, "teacher", model, (2,), root)
     (tmp_path / "teacher.ckpt").unlink()
     newest = max(expdir.glob("states-*.ckpt"), key=lambda p: p.stat().st_mtime)
     assert read_states(newest)["Step"] == 2
     capfd.readouterr()
-    student = _pretrain(tmp_path, "teacher", model, (4,), root)
+    student = pretrain_and_export(tmp_path, "teacher", model, (4,), root)
     out = capfd.readouterr().out
     assert f"[demo] audio-distilbert pretrain -e {newest}" in out
     assert "Start a new experiment" not in out

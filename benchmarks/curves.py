@@ -1,0 +1,104 @@
+"""What more compute buys: retention against distillation steps, and a teacher's accuracy against its own steps.
+
+    bash scripts/dev.sh exec python -m distilbert_benchmarks.curves --workdir DEMO_WORKDIR \
+        [--student-steps 4000 12000] [--teacher-states RUN/states-2000.ckpt ...] [--json FILE]
+
+Runs on the folder of a finished full demo (`audio-distilbert demo --workdir DEMO_WORKDIR`) and measures every point
+exactly as the demo measures its models: students distilled from the demo's teacher with the demo's student recipe
+for more steps (the learning-rate schedule spans each run's own total), teacher checkpoints of any pretraining run
+exported as they are; each then phone_linear with the demo's seeds, tested on the held-out speakers and on the
+unseen-engine speakers. The demo's own figures (fbank, teacher, its student) are the reference and the first point
+of the student curve. A finished point is not run again, so an interrupted run continues.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from distilbert_cli.demo import FULL, model_results, pretrain_and_export, run_step, unseen_engine_corpus
+from distilbert_cli.report import ratio
+from upstream_distilbert.s3prl_states import read_states
+
+_ACCURACIES = ("test_acc", "unseen_engine_test_acc")
+
+
+def curve_point(steps: int, measured: dict, reference: dict) -> dict:
+    """One curve point: its accuracies (mean, std, per seed) and their ratio to `reference` (mean ± std)."""
+    point = {"steps": steps} | {k: v for k, v in measured.items() if k.startswith(_ACCURACIES)}
+    for key in _ACCURACIES:
+        if key in measured and key in reference:
+            point[f"{key}_over_reference"], point[f"{key}_over_reference_std"] = ratio(measured, reference, key)
+    return point
+
+
+def curves(workdir: Path, student_steps: list[int], teacher_states: list[Path]) -> dict:
+    """Measure the points (or read the finished ones) and return the curves document."""
+    demo = json.loads((workdir / "results.json").read_text())
+    if demo["plan"]["quick"]:
+        raise ValueError(f"{workdir}/results.json: a quick demo; the curves need the full demo's folder")
+    plan = replace(FULL, seeds=demo["plan"]["seeds"])
+    corpus, unseen = workdir / "corpus", unseen_engine_corpus(workdir, plan)
+    models = demo["models"]
+    students = [curve_point(plan.student_steps, models["student"], models["teacher"])]
+    for steps in student_steps:
+        name = f"student-{steps}"
+        ckpt = pretrain_and_export(workdir, name, workdir / "student.yaml", (steps,), corpus, plan.student_lr)
+        measured, _ = model_results(workdir, name, ["-u", "distilbert_local", "-k", str(ckpt)], plan, corpus, unseen)
+        students.append(curve_point(steps, measured, models["teacher"]))
+    teachers = []
+    for states in teacher_states:
+        steps = int(read_states(states)["Step"])
+        ckpt = workdir / f"teacher-run-{steps}.ckpt"
+        if not ckpt.is_file():
+            run_step("export", str(states), "-o", str(ckpt), cwd=workdir)
+        measured, _ = model_results(workdir, f"teacher-run-{steps}", ["-u", "distilbert_local", "-k", str(ckpt)],
+                                    plan, corpus, unseen)
+        teachers.append(curve_point(steps, measured, models["fbank"]) | {"states": str(states)})
+    return {"workdir": str(workdir), "seeds": demo["models"]["fbank"]["seeds"],
+            "reference": {name: {k: v for k, v in m.items() if k.startswith(_ACCURACIES)} for name, m in models.items()},
+            "student_vs_teacher": students, "teacher_run_vs_fbank": teachers}
+
+
+def _pm(mean: float, std: float | None, scale: float = 1.0, digits: int = 3) -> str:
+    return f"{mean * scale:.{digits}f}" + ("" if std is None else f" ± {std * scale:.{digits}f}")
+
+
+def table(document: dict) -> str:
+    """Markdown tables of both curves, accuracies and ratios as mean ± std over the seeds."""
+    rows = []
+    for key, title, ratio_name in (("student_vs_teacher", "distillation steps", "retention"),
+                                   ("teacher_run_vs_fbank", "teacher steps", "over fbank")):
+        if not document[key]:
+            continue
+        rows += [f"| {title} | held-out speakers | {ratio_name} | unseen engine | {ratio_name} (unseen) |",
+                 "|---:|---:|---:|---:|---:|"]
+        for p in document[key]:
+            cells = [str(p["steps"])]
+            for acc in _ACCURACIES:
+                if acc in p:
+                    cells.append(_pm(p[acc], p[f"{acc}_std"]))
+                    cells.append(_pm(p[f"{acc}_over_reference"], p[f"{acc}_over_reference_std"], 100, 1) + "%")
+                else:
+                    cells += ["-", "-"]
+            rows.append("| " + " | ".join(cells) + " |")
+        rows.append("")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, required=True, help="a finished full demo's folder")
+    parser.add_argument("--student-steps", type=int, nargs="*", default=[4000, 12000])
+    parser.add_argument("--teacher-states", type=Path, nargs="*", default=[],
+                        help="states-N.ckpt files of a teacher's pretraining run")
+    parser.add_argument("--json", type=Path, help="default: WORKDIR/curves.json")
+    args = parser.parse_args()
+    document = curves(args.workdir.resolve(), args.student_steps, args.teacher_states)
+    (args.json or args.workdir / "curves.json").write_text(json.dumps(document, indent=2) + "\n")
+    print(table(document))
+
+
+if __name__ == "__main__":
+    main()
