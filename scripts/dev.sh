@@ -140,7 +140,10 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 cmd=${1:-test}
 shift || true
 case "$cmd" in
-    test) ensure_mbrola && cd "$repo" && AUDIO_DISTILBERT_REQUIRE_MBROLA=1 exec python -m pytest "$@" ;;
+    # One pytest-xdist worker per core (each with one torch thread, tests/conftest.py), a whole test file per
+    # worker so that module fixtures run once; tests of s3prl's folder take turns through a lock.
+    test) ensure_mbrola && cd "$repo" &&
+          AUDIO_DISTILBERT_REQUIRE_MBROLA=1 exec python -m pytest -n "$(nproc)" --dist loadfile "$@" ;;
     demo) ensure_mbrola || log "no MBROLA speakers: the demo leaves its unseen-engine column out"
           exec audio-distilbert demo "$@" ;;
     mbrola) ensure_mbrola ;;

@@ -5,16 +5,39 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from filelock import FileLock
 
 from upstream_distilbert import AudioDistilBert, ModelConfig, TransformerConfig, save_student
 
 REPO = Path(__file__).resolve().parents[1]
-torch.set_num_threads(2)
+# `scripts/dev.sh test` runs one pytest-xdist worker per core: then each worker, and every process it starts,
+# keeps to one torch thread, so that the workers never fight over the cores.
+THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2
+os.environ["OMP_NUM_THREADS"] = str(THREADS)
+torch.set_num_threads(THREADS)
+
+
+@pytest.fixture
+def s3prl_folder_lock() -> Iterator[None]:
+    """Hold this environment's s3prl folder for one test: tests that install into it, copy it or digest it run one
+    at a time, across pytest-xdist workers and across suites run at once on one machine."""
+    from downstream_hooks.registration import s3prl_dir
+
+    key = hashlib.sha256(str(s3prl_dir()).encode()).hexdigest()[:16]
+    with FileLock(Path(tempfile.gettempdir()) / f"audio-distilbert-s3prl-{key}.lock"):
+        yield
+
+
+# The mark of those tests (a lock rather than an xdist_group: `--dist loadgroup` does not keep a group on one
+# worker under pytest 9.2 with pytest-xdist 3.8).
+S3PRL_FOLDER = pytest.mark.usefixtures("s3prl_folder_lock")
 
 
 def tiny_config(**transformer: object) -> ModelConfig:
@@ -54,7 +77,7 @@ def runner_config(tmp_path: Path, datarc: dict, steps: int, save: int, accumulat
     return write_yaml(tmp_path / "runner.yaml", config)
 
 
-def run(cmd: list[str], cwd: Path | None = None, timeout: float = 600, threads: int = 2) -> subprocess.CompletedProcess:
+def run(cmd: list[str], cwd: Path | None = None, timeout: float = 600, threads: int = THREADS) -> subprocess.CompletedProcess:
     """Run a command to completion (each process with `threads` torch threads); fail the test with its output if
     it exits non-zero."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")

@@ -10,7 +10,7 @@ import torch
 from upstream_distilbert.checkpoint import CheckpointError
 from upstream_distilbert.mockingjay_states import convert_states, from_mockingjay_states
 
-from .conftest import REPO, cli, run, runner_config, tree_digest, write_yaml
+from .conftest import REPO, S3PRL_FOLDER, cli, run, runner_config, tree_digest, write_yaml
 
 FBANK = {"kaldi": {"feat_type": "fbank", "fbank": {"num_mel_bins": 80}}, "delta": {"order": 0}, "cmvn": {"use_cmvn": True}}
 
@@ -159,6 +159,7 @@ def test_convert_gives_the_hidden_states_of_s3prls_expert(family: str, family_st
         assert (x[0] - y[0]).abs().max().item() < 1e-4
 
 
+@S3PRL_FOLDER
 def test_literal_distillation_from_each_family_with_the_seeds_loss(corpus: dict, family_states: dict, tmp_path: Path) -> None:
     """Each family's checkpoint is the teacher of s3prl's literal `run_pretrain.py -u distilbert` with the seed's
     5:2 loss and init_student; the student takes the teacher's features, exports (recording its crop and the

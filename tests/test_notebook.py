@@ -9,7 +9,9 @@ from nbclient import NotebookClient
 
 from downstream_hooks.registration import s3prl_dir
 
-from .conftest import REPO, cli, run, tree_digest
+from .conftest import REPO, S3PRL_FOLDER, cli, run, tree_digest
+
+pytestmark = S3PRL_FOLDER
 
 NOTEBOOK = REPO / "notebooks" / "tutorial.ipynb"
 

@@ -22,7 +22,9 @@ from downstream_hooks.registration import (
     uninstall,
 )
 
-from .conftest import tree_digest
+from .conftest import S3PRL_FOLDER, tree_digest
+
+pytestmark = S3PRL_FOLDER
 
 
 @pytest.fixture

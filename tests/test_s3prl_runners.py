@@ -10,7 +10,9 @@ import pytest
 
 from downstream_hooks.registration import HUB_BLOCK, s3prl_dir
 
-from .conftest import REPO, cli, run, tree_digest
+from .conftest import REPO, S3PRL_FOLDER, cli, run, tree_digest
+
+pytestmark = S3PRL_FOLDER
 
 # A few steps of s3prl's `example` task; no dev evaluation (eval_step past the end) to keep it short.
 SHORT = "config.runner.total_steps=4,,config.runner.log_step=2,,config.runner.eval_step=1000,,config.runner.save_step=4"

@@ -19,7 +19,9 @@ from downstream_hooks.registration import s3prl_dir
 from downstream_hooks.results import read_scores
 from upstream_distilbert import load_student
 
-from .conftest import REPO, cli, run, tree_digest
+from .conftest import REPO, S3PRL_FOLDER, cli, run, tree_digest
+
+pytestmark = S3PRL_FOLDER
 
 SKIP_IN_COPY = shutil.ignore_patterns(".git", "__pycache__", "build", "*.egg-info", "demo", "result", ".pytest_cache")
 
