@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,10 @@ os.environ["OMP_NUM_THREADS"] = str(THREADS)
 torch.set_num_threads(THREADS)
 
 
-@pytest.fixture
-def s3prl_folder_lock() -> Iterator[None]:
-    """Hold this environment's s3prl folder for one test: tests that install into it, copy it or digest it run one
-    at a time, across pytest-xdist workers and across suites run at once on one machine."""
+@contextmanager
+def s3prl_folder_held() -> Iterator[None]:
+    """Hold this environment's s3prl folder: code that installs into it, copies it or digests it runs one at a
+    time, across pytest-xdist workers and across suites run at once on one machine."""
     from downstream_hooks.registration import s3prl_dir
 
     key = hashlib.sha256(str(s3prl_dir()).encode()).hexdigest()[:16]
@@ -35,8 +36,14 @@ def s3prl_folder_lock() -> Iterator[None]:
         yield
 
 
-# The mark of those tests (a lock rather than an xdist_group: `--dist loadgroup` does not keep a group on one
-# worker under pytest 9.2 with pytest-xdist 3.8).
+@pytest.fixture
+def s3prl_folder_lock() -> Iterator[None]:
+    with s3prl_folder_held():
+        yield
+
+
+# The mark of tests that hold the folder throughout (a lock rather than an xdist_group: `--dist loadgroup` does not
+# keep a group on one worker under pytest 9.2 with pytest-xdist 3.8).
 S3PRL_FOLDER = pytest.mark.usefixtures("s3prl_folder_lock")
 
 

@@ -1,4 +1,4 @@
-"""What more compute buys (benchmarks/curves.py): curve points against their reference, the table, and the demo
+"""What more compute buys (distilbert_cli/curves.py): curve points against their reference, the table, and the demo
 folders it accepts."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from distilbert_benchmarks.curves import curve_point, curves, table
+from distilbert_cli.curves import curve_point, curves, table
 
 
 def _measured(acc: float, std: float, unseen: float | None = None) -> dict:

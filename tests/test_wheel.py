@@ -19,9 +19,7 @@ from downstream_hooks.registration import s3prl_dir
 from downstream_hooks.results import read_scores
 from upstream_distilbert import load_student
 
-from .conftest import REPO, S3PRL_FOLDER, cli, run, tree_digest
-
-pytestmark = S3PRL_FOLDER
+from .conftest import REPO, cli, run, s3prl_folder_held, tree_digest
 
 SKIP_IN_COPY = shutil.ignore_patterns(".git", "__pycache__", "build", "*.egg-info", "demo", "result", ".pytest_cache")
 
@@ -110,20 +108,21 @@ def test_wheel_installs_runs_the_quick_demo_and_uninstalls_cleanly(tmp_path: Pat
     assert results["retention"] == pytest.approx(models["student"]["test_acc"] / models["teacher"]["test_acc"])
     assert (work / "results.png").stat().st_size > 10_000
 
-    before = tree_digest(s3prl_dir())
-    try:
-        run([exe, "s3prl", "install"], cwd=empty)
-        run([sys.executable, "-m", "pip", "--python", python, "uninstall", "-y", "-q", "audio-distilbert"])
-        assert not (env / "bin" / "audio-distilbert").exists()
-        probe = "import s3prl.hub as hub; print('entries', len(hub.options()), hasattr(hub, 'distilbert_local'))"
-        out = run([python, "-c", probe], cwd=empty).stdout.splitlines()[-1].split()
-        assert out[0] == "entries" and int(out[1]) > 50 and out[2] == "False"
-        literal = subprocess.run([python, "run_pretrain.py", "-u", "distilbert", "-n", "x", "-p", str(tmp_path / "x"),
-                                  "--device", "cpu"],
-                                 cwd=s3prl_dir(), capture_output=True, text=True, timeout=300,
-                                 env=dict(os.environ, OMP_NUM_THREADS="1"))
-        assert literal.returncode != 0
-        assert "run_pretrain.py -u distilbert: audio-distilbert is not installed" in literal.stderr
-    finally:
-        run([*cli(), "s3prl", "uninstall"])
-    assert tree_digest(s3prl_dir()) == before
+    with s3prl_folder_held():  # the quick demo above needs nothing of s3prl's folder
+        before = tree_digest(s3prl_dir())
+        try:
+            run([exe, "s3prl", "install"], cwd=empty)
+            run([sys.executable, "-m", "pip", "--python", python, "uninstall", "-y", "-q", "audio-distilbert"])
+            assert not (env / "bin" / "audio-distilbert").exists()
+            probe = "import s3prl.hub as hub; print('entries', len(hub.options()), hasattr(hub, 'distilbert_local'))"
+            out = run([python, "-c", probe], cwd=empty).stdout.splitlines()[-1].split()
+            assert out[0] == "entries" and int(out[1]) > 50 and out[2] == "False"
+            literal = subprocess.run([python, "run_pretrain.py", "-u", "distilbert", "-n", "x", "-p", str(tmp_path / "x"),
+                                      "--device", "cpu"],
+                                     cwd=s3prl_dir(), capture_output=True, text=True, timeout=300,
+                                     env=dict(os.environ, OMP_NUM_THREADS="1"))
+            assert literal.returncode != 0
+            assert "run_pretrain.py -u distilbert: audio-distilbert is not installed" in literal.stderr
+        finally:
+            run([*cli(), "s3prl", "uninstall"])
+        assert tree_digest(s3prl_dir()) == before

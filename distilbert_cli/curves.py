@@ -1,6 +1,6 @@
 """What more compute buys: retention against distillation steps, and a teacher's accuracy against its own steps.
 
-    bash scripts/dev.sh exec python -m distilbert_benchmarks.curves --workdir DEMO_WORKDIR \
+    bash scripts/dev.sh exec python -m distilbert_cli.curves --workdir DEMO_WORKDIR \
         [--student-steps 4000 12000] [--teacher-states RUN/states-2000.ckpt ...] [--json FILE]
 
 Runs on the folder of a finished full demo (`audio-distilbert demo --workdir DEMO_WORKDIR`) and measures every point
@@ -17,8 +17,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from distilbert_cli.demo import FULL, model_results, pretrain_and_export, run_step, unseen_engine_corpus
-from distilbert_cli.report import ratio
+from .demo import FULL, model_results, pretrain_and_export, run_step, unseen_engine_corpus
+from .report import ratio
 from upstream_distilbert.s3prl_states import read_states
 
 _ACCURACIES = ("test_acc", "unseen_engine_test_acc")
