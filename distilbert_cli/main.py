@@ -68,7 +68,7 @@ def _corpus(args: argparse.Namespace) -> None:
     from distilbert_corpus.corpus import build_corpus
 
     report = build_corpus(args.out, args.speakers, args.utterances_per_speaker, args.seed, args.jobs,
-                          mbrola_speakers=args.mbrola_speakers)
+                          mbrola_speakers=args.mbrola_speakers, festival_speakers=args.festival_speakers)
     print(f"{report.utterances} utterances ({report.seconds / 60:.1f} min) in {args.out}; {report.dropped} dropped "
           f"(labels and audio disagreed by more than 2 frames); train speakers {list(report.train_speakers)}, "
           f"held-out test speakers {list(report.test_speakers)}")
@@ -168,11 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "that records none (s3prl passes such released files an on-the-fly config)")
     p.set_defaults(func=_convert)
 
-    p = sub.add_parser("corpus", help="the built-in synthesized corpus with exact phone labels (flite, MBROLA)")
+    p = sub.add_parser("corpus", help="the built-in synthesized corpus with exact phone labels (flite, MBROLA, festival)")
     p.add_argument("out", help="output folder: LibriSpeech/, cpc_phone/, len_for_bucket/")
     p.add_argument("--speakers", type=int, default=8, help="flite voices x pitch/rate variants (1..12)")
     p.add_argument("--mbrola-speakers", type=int, default=0,
                    help="extra espeak-ng + MBROLA speakers (0..9); `bash scripts/dev.sh mbrola` installs them")
+    p.add_argument("--festival-speakers", type=int, default=0,
+                   help="extra festival speakers (kal, rab; 0..6), training voices only: never held out")
     p.add_argument("--utterances-per-speaker", type=int, default=120)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes")

@@ -1,7 +1,7 @@
 """`audio-distilbert corpus`: a LibriSpeech-layout corpus with exact frame-level phone labels, synthesized here.
 
 Synthesizers that report the timing of every phone they rendered (`synthesizers`: flite, and optionally espeak-ng
-with MBROLA voices as extra speakers) make labels that need no aligner. Output (s3prl's layouts):
+with MBROLA voices and festival's diphone voices as extra speakers) make labels that need no aligner. Output (s3prl's layouts):
 
     OUT/LibriSpeech/train-clean-100/<spk>/<chapter>/<spk>-<chapter>-<utt>.flac   16 kHz mono
     OUT/cpc_phone/converted_aligned_phones.txt   <utt> <label> ...   one label per 10 ms, n_samples // 160
@@ -119,21 +119,26 @@ class CorpusReport:
 
 
 def build_corpus(out: str | Path, speakers: int = 8, utterances_per_speaker: int = 120, seed: int = 0,
-                 jobs: int = 2, test_speakers: int = 2, mbrola_speakers: int = 0) -> CorpusReport:
+                 jobs: int = 2, test_speakers: int = 2, mbrola_speakers: int = 0,
+                 festival_speakers: int = 0) -> CorpusReport:
     """Write the whole corpus under `out` (replacing an earlier corpus there, never other files): `speakers` flite
-    speakers, then `mbrola_speakers` espeak-ng + MBROLA ones; the completion mark is written last. With
-    `test_speakers` equal to all of them it is a test set only (the demo's unseen-engine speakers)."""
+    speakers, then `mbrola_speakers` espeak-ng + MBROLA ones, then `festival_speakers` festival ones, which are
+    training voices only (never held out, so adding them leaves the held-out speakers of a seed as they were); the
+    completion mark is written last. With `test_speakers` equal to all the others it is a test set only (the
+    demo's unseen-engine speakers)."""
     out = Path(out)
-    people = make_speakers(speakers, mbrola_speakers)
+    people = make_speakers(speakers, mbrola_speakers, festival_speakers)
     check_installed(people)
-    if not 1 <= test_speakers <= len(people):
-        raise ValueError(f"test speakers {test_speakers}: expected 1..{len(people)} of {len(people)} speakers")
+    candidates = [s.id for s in people if s.engine != "festival"]
+    if not 1 <= test_speakers <= len(candidates):
+        raise ValueError(f"test speakers {test_speakers}: expected 1..{len(candidates)} of the {len(candidates)} "
+                         "flite and MBROLA speakers")
     _claim(out)
     work = [Job(out, s, u, seed) for s in people for u in range(utterances_per_speaker)]
     with Pool(jobs) as pool:
         results = list(tqdm(pool.imap(render, work, chunksize=4), total=len(work), desc="corpus", unit="utt"))
     kept = sorted(r for r in results if r is not None)
-    held_out = sorted(random.Random(seed).sample([s.id for s in people], test_speakers))
+    held_out = sorted(random.Random(seed).sample(candidates, test_speakers))
     phone_dir = out / "cpc_phone"
     phone_dir.mkdir(parents=True)
     (phone_dir / "converted_aligned_phones.txt").write_text(

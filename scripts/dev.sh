@@ -89,9 +89,13 @@ apt_install() {
     apt_update && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
 }
 
-# System programs the corpus needs (Debian main): flite renders speech and reports its phone timings.
+# System programs the corpus needs (Debian main): flite renders speech and reports its phone timings; festival
+# with its kal and rab diphone voices renders the optional training speakers of a third engine.
 ensure_system_packages() {
     command -v flite >/dev/null || apt_install flite
+    local voices=/usr/share/festival/voices/english
+    command -v festival >/dev/null && [ -d "$voices/kal_diphone" ] && [ -d "$voices/rab_diphone" ] ||
+        apt_install festival festvox-kallpc16k festvox-rablpc16k
 }
 
 # The corpus's optional extra speakers (`corpus --mbrola-speakers N`): espeak-ng with MBROLA's us1, us2 and en1
