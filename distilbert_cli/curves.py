@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .demo import FULL, model_results, pretrain_and_export, run_step, unseen_engine_corpus
-from .report import ratio
+from .report import plus_minus, ratio
 from upstream_distilbert.s3prl_states import read_states
 
 _ACCURACIES = ("test_acc", "unseen_engine_test_acc")
@@ -61,10 +61,6 @@ def curves(workdir: Path, student_steps: list[int], teacher_states: list[Path]) 
             "student_vs_teacher": students, "teacher_run_vs_fbank": teachers}
 
 
-def _pm(mean: float, std: float | None, scale: float = 1.0, digits: int = 3) -> str:
-    return f"{mean * scale:.{digits}f}" + ("" if std is None else f" ± {std * scale:.{digits}f}")
-
-
 def table(document: dict) -> str:
     """Markdown tables of both curves, accuracies and ratios as mean ± std over the seeds."""
     rows = []
@@ -78,8 +74,8 @@ def table(document: dict) -> str:
             cells = [str(p["steps"])]
             for acc in _ACCURACIES:
                 if acc in p:
-                    cells.append(_pm(p[acc], p[f"{acc}_std"]))
-                    cells.append(_pm(p[f"{acc}_over_reference"], p[f"{acc}_over_reference_std"], 100, 1) + "%")
+                    cells.append(plus_minus(p[acc], p[f"{acc}_std"]))
+                    cells.append(plus_minus(p[f"{acc}_over_reference"], p[f"{acc}_over_reference_std"], 100, 1) + "%")
                 else:
                     cells += ["-", "-"]
             rows.append("| " + " | ".join(cells) + " |")

@@ -33,8 +33,9 @@ def ratio(numerator: dict, denominator: dict, key: str) -> tuple[float, float | 
     return value, value * math.hypot(stds[0] / numerator[key], stds[1] / denominator[key])
 
 
-def _pm(mean: float, std: float | None) -> str:
-    return f"{mean:.3f}" + (f" ± {std:.3f}" if std is not None else "")
+def plus_minus(mean: float, std: float | None, scale: float = 1.0, digits: int = 3) -> str:
+    """`mean ± std` (each times `scale`, e.g. 100 for percent), or the mean alone where the spread is unknown."""
+    return f"{mean * scale:.{digits}f}" + (f" ± {std * scale:.{digits}f}" if std is not None else "")
 
 
 def table(results: dict) -> str:
@@ -45,15 +46,15 @@ def table(results: dict) -> str:
     rows = [header + f" {'params':>10} {'s/audio s':>9}"]
     for name in MODELS:
         m = models[name]
-        cells = [_pm(m["test_acc"], m["test_acc_std"]), _pm(m["best_dev_acc"], m["best_dev_acc_std"])]
+        cells = [plus_minus(m["test_acc"], m["test_acc_std"]), plus_minus(m["best_dev_acc"], m["best_dev_acc_std"])]
         if unseen:
-            cells.append(_pm(m["unseen_engine_test_acc"], m["unseen_engine_test_acc_std"]))
+            cells.append(plus_minus(m["unseen_engine_test_acc"], m["unseen_engine_test_acc_std"]))
         params = f"{m['params']:,}" if "params" in m else "-"
         speed = f"{m['seconds_per_audio_second']:.4f}" if "seconds_per_audio_second" in m else "-"
         rows.append(f"{name:8} " + " ".join(f"{c:>15}" for c in cells) + f" {params:>10} {speed:>9}")
-    parts = [f"retention {_pm(results['retention'], results['retention_std'])}"]
+    parts = [f"retention {plus_minus(results['retention'], results['retention_std'])}"]
     if unseen:
-        parts.append(f"on the unseen engine {_pm(results['unseen_engine_retention'], results['unseen_engine_retention_std'])}")
+        parts.append(f"on the unseen engine {plus_minus(results['unseen_engine_retention'], results['unseen_engine_retention_std'])}")
     parts += [f"size ratio {results['size_ratio']:.2f}x", f"speedup {results['speedup']:.2f}x",
               f"mean ± std over {len(models['fbank']['test_accs'])} phone_linear seed(s)"]
     rows.append(", ".join(parts))
@@ -62,7 +63,7 @@ def table(results: dict) -> str:
             rows.append(f"student {precision}: not supported by this CPU")
             continue
         rows.append(f"student {precision}: " + ", ".join(
-            f"{label} {_pm(m['test_acc'], m['test_acc_std'])} ({m['minus_fp32']:+.3f}"
+            f"{label} {plus_minus(m['test_acc'], m['test_acc_std'])} ({m['minus_fp32']:+.3f}"
             + (f" ± {m['minus_fp32_std']:.3f}" if m["minus_fp32_std"] is not None else "") + " against fp32)"
             for label, m in (("same head", entry["same_head"]), ("retrained head", entry["retrained"]))))
     return "\n".join(rows)

@@ -26,12 +26,17 @@ def _labels(root: Path) -> dict[str, list[int]]:
     return {line.split()[0]: [int(x) for x in line.split()[1:]] for line in lines}
 
 
+def _built(tmp_path_factory: pytest.TempPathFactory, name: str, args: list[str], utterances: int) -> Path:
+    """A corpus made by the command with `args`, all `utterances` of it kept."""
+    out = tmp_path_factory.mktemp(name)
+    proc = run([*cli(), "corpus", str(out), *args])
+    assert f"{utterances} utterances" in proc.stdout and "0 dropped" in proc.stdout
+    return out
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("corpus")
-    proc = run([*cli(), "corpus", str(out), *SMALL])
-    assert "48 utterances" in proc.stdout and "0 dropped" in proc.stdout
-    return out
+    return _built(tmp_path_factory, "corpus", SMALL, 48)
 
 
 def _assert_same_corpus(again: Path, corpus: Path) -> None:
@@ -127,10 +132,7 @@ def _require_mbrola(speakers: int) -> None:
 def mixed_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One flite speaker and three espeak-ng + MBROLA ones (us1, us2, en1)."""
     _require_mbrola(3)
-    out = tmp_path_factory.mktemp("mixed")
-    proc = run([*cli(), "corpus", str(out), *MIXED])
-    assert "24 utterances" in proc.stdout and "0 dropped" in proc.stdout
-    return out
+    return _built(tmp_path_factory, "mixed", MIXED, 24)
 
 
 def test_mbrola_speakers_have_exact_labels_and_are_reproducible(mixed_corpus: Path, tmp_path: Path) -> None:
@@ -242,10 +244,7 @@ FESTIVAL = ["--speakers", "3", "--festival-speakers", "2", "--utterances-per-spe
 @pytest.fixture(scope="module")
 def festival_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three flite speakers and festival's kal and rab (training voices only)."""
-    out = tmp_path_factory.mktemp("festival")
-    proc = run([*cli(), "corpus", str(out), *FESTIVAL])
-    assert "20 utterances" in proc.stdout and "0 dropped" in proc.stdout
-    return out
+    return _built(tmp_path_factory, "festival", FESTIVAL, 20)
 
 
 def test_festival_speakers_have_exact_labels_and_are_never_held_out(festival_corpus: Path, tmp_path: Path) -> None:
