@@ -1,7 +1,7 @@
 """What more compute buys: retention against distillation steps, and a teacher's accuracy against its own steps.
 
     bash scripts/dev.sh exec python -m distilbert_cli.curves --workdir DEMO_WORKDIR \
-        [--student-steps 4000 12000] [--teacher-states RUN/states-2000.ckpt ...] [--json FILE]
+        [--student-steps 4000 12000] [--teacher-states RUN/states-2000.ckpt ...] [--teacher-label RUN] [--json FILE]
 
 Runs on the folder of a finished full demo (`audio-distilbert demo --workdir DEMO_WORKDIR`) and measures every point
 exactly as the demo measures its models: students distilled from the demo's teacher with the demo's student recipe
@@ -33,8 +33,9 @@ def curve_point(steps: int, measured: dict, reference: dict) -> dict:
     return point
 
 
-def curves(workdir: Path, student_steps: list[int], teacher_states: list[Path]) -> dict:
-    """Measure the points (or read the finished ones) and return the curves document."""
+def curves(workdir: Path, student_steps: list[int], teacher_states: list[Path], teacher_label: str = "run") -> dict:
+    """Measure the points (or read the finished ones) and return the curves document; a teacher point is named
+    teacher-LABEL-STEPS in the workdir, so that runs with different labels keep apart."""
     demo = json.loads((workdir / "results.json").read_text())
     if demo["plan"]["quick"]:
         raise ValueError(f"{workdir}/results.json: a quick demo; the curves need the full demo's folder")
@@ -50,11 +51,11 @@ def curves(workdir: Path, student_steps: list[int], teacher_states: list[Path]) 
     teachers = []
     for states in teacher_states:
         steps = int(read_states(states)["Step"])
-        ckpt = workdir / f"teacher-run-{steps}.ckpt"
+        name = f"teacher-{teacher_label}-{steps}"
+        ckpt = workdir / f"{name}.ckpt"
         if not ckpt.is_file():
             run_step("export", str(states), "-o", str(ckpt), cwd=workdir)
-        measured, _ = model_results(workdir, f"teacher-run-{steps}", ["-u", "distilbert_local", "-k", str(ckpt)],
-                                    plan, corpus, unseen)
+        measured, _ = model_results(workdir, name, ["-u", "distilbert_local", "-k", str(ckpt)], plan, corpus, unseen)
         teachers.append(curve_point(steps, measured, models["fbank"]) | {"states": str(states)})
     return {"workdir": str(workdir), "seeds": demo["models"]["fbank"]["seeds"],
             "reference": {name: {k: v for k, v in m.items() if k.startswith(_ACCURACIES)} for name, m in models.items()},
@@ -89,9 +90,11 @@ def main() -> None:
     parser.add_argument("--student-steps", type=int, nargs="*", default=[4000, 12000])
     parser.add_argument("--teacher-states", type=Path, nargs="*", default=[],
                         help="states-N.ckpt files of a teacher's pretraining run")
+    parser.add_argument("--teacher-label", default="run",
+                        help="names the teacher points (teacher-LABEL-STEPS); one label per pretraining run")
     parser.add_argument("--json", type=Path, help="default: WORKDIR/curves.json")
     args = parser.parse_args()
-    document = curves(args.workdir.resolve(), args.student_steps, args.teacher_states)
+    document = curves(args.workdir.resolve(), args.student_steps, args.teacher_states, args.teacher_label)
     (args.json or args.workdir / "curves.json").write_text(json.dumps(document, indent=2) + "\n")
     print(table(document))
 
