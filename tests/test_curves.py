@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from distilbert_cli.curves import curve_point, curves, table
+from distilbert_cli.curves import curve_point, curves, probe_point, table
 
 
 def _measured(acc: float, std: float, unseen: float | None = None) -> dict:
@@ -39,6 +39,26 @@ def test_the_table_shows_each_curve_with_mean_and_spread() -> None:
     assert "| distillation steps |" in text and "teacher steps" not in text
     assert "| 1200 | 0.539 ± 0.007 | 98.0 ± 1.4% | 0.324 ± 0.010 |" in text
     assert "| 4000 | 0.551 ± 0.004 | 100.2 ± 0.9% |" in text
+
+
+def test_a_probe_point_compares_teacher_with_fbank_and_student_with_teacher() -> None:
+    measured = {"fbank": _measured(0.57, 0.008, 0.35), "teacher": _measured(0.565, 0.004, 0.33),
+                "student": _measured(0.55, 0.005, 0.32)}
+    point = probe_point(3000, measured)
+    assert point["phone_steps"] == 3000 and set(point["models"]) == {"fbank", "teacher", "student"}
+    assert "best_dev_acc" not in point["models"]["teacher"]
+    assert point["test_acc_teacher_over_fbank"] == pytest.approx(0.565 / 0.57)
+    assert point["test_acc_retention"] == pytest.approx(0.55 / 0.565)
+    assert point["unseen_engine_test_acc_retention"] == pytest.approx(0.32 / 0.33)
+    assert point["test_acc_retention_std"] > 0
+    # the probe table needs the demo's own length beside the longer one, and shows each condition measured
+    document = {"student_vs_teacher": [], "teacher_run_vs_fbank": [],
+                "phone_linear_steps": [probe_point(1000, measured | {"teacher": _measured(0.55, 0.003, 0.33)}), point]}
+    text = table(document)
+    assert "| phone_linear steps (held-out speakers) | fbank | teacher | student |" in text
+    assert "| 3000 | 0.570 ± 0.008 | 0.565 ± 0.004 | 0.550 ± 0.005 | 99.1 ± 1.6% | 97.3 ± 1.1% |" in text
+    assert "| 1000 | 0.570 ± 0.008 | 0.550 ± 0.003 |" in text and "(unseen engine)" in text
+    assert "phone_linear steps" not in table(document | {"phone_linear_steps": [point]})
 
 
 def test_curves_refuse_a_quick_demo(tmp_path: Path) -> None:
