@@ -19,7 +19,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from .demo import FULL, model_results, pretrain_and_export, run_step, unseen_engine_corpus
+from .demo import FULL, model_results, model_upstreams, pretrain_and_export, run_step, unseen_engine_corpus
 from .report import plus_minus, ratio
 from upstream_distilbert.s3prl_states import read_states
 
@@ -74,8 +74,7 @@ def curves(workdir: Path, student_steps: list[int], teacher_states: list[Path], 
         measured, _ = model_results(workdir, name, ["-u", "distilbert_local", "-k", str(ckpt)], plan, corpus, unseen)
         teachers.append(curve_point(steps, measured, models["fbank"]) | {"states": str(states)})
     probes = [probe_point(plan.phone_steps, models)]
-    upstreams = {"fbank": ["-u", "fbank"], "teacher": ["-u", "distilbert_local", "-k", demo["plan"]["teacher_file"]],
-                 "student": ["-u", "distilbert_local", "-k", str(workdir / "student.ckpt")]}
+    upstreams = model_upstreams(demo["plan"]["teacher_file"], workdir / "student.ckpt")
     for steps in phone_steps:
         longer = replace(plan, phone_steps=steps)
         probes.append(probe_point(steps, {name: model_results(workdir, f"{name}-phone{steps}", upstream, longer, corpus,
@@ -86,7 +85,8 @@ def curves(workdir: Path, student_steps: list[int], teacher_states: list[Path], 
 
 
 def table(document: dict) -> str:
-    """Markdown tables of both curves, accuracies and ratios as mean ± std over the seeds."""
+    """Markdown tables of the curves (and of the phone_linear lengths, where more than the demo's was measured),
+    accuracies and ratios as mean ± std over the seeds."""
     rows = []
     for key, title, ratio_name in (("student_vs_teacher", "distillation steps", "retention"),
                                    ("teacher_run_vs_fbank", "teacher steps", "over fbank")):

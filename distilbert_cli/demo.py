@@ -198,6 +198,12 @@ def unseen_engine_corpus(workdir: Path, plan: Plan) -> Path | None:
     return path
 
 
+def model_upstreams(teacher: str | Path, student: str | Path) -> dict[str, list[str]]:
+    """The run_downstream.py upstream flags of the demo's models (MODELS), by name."""
+    return {"fbank": ["-u", "fbank"], "teacher": ["-u", "distilbert_local", "-k", str(teacher)],
+            "student": ["-u", "distilbert_local", "-k", str(student)]}
+
+
 def model_results(workdir: Path, name: str, upstream: list[str], plan: Plan, corpus: Path,
                    unseen: Path | None) -> tuple[dict, Path]:
     """One model's phone_linear figures over the plan's seeds, and its first seed's folder (for the curves)."""
@@ -282,8 +288,7 @@ def run_demo(workdir: str | Path, quick: bool = False, retrain_teacher: bool = F
     student = pretrain_and_export(workdir, "student", workdir / "student.yaml", (plan.student_steps,), corpus,
                         plan.student_lr)
     unseen = unseen_engine_corpus(workdir, plan)
-    upstreams = {"fbank": ["-u", "fbank"], "teacher": ["-u", "distilbert_local", "-k", str(teacher)],
-                 "student": ["-u", "distilbert_local", "-k", str(student)]}
+    upstreams = model_upstreams(teacher, student)
     models, first_runs = {}, {}
     for name in MODELS:
         models[name], first_runs[name] = model_results(workdir, name, upstreams[name], plan, corpus, unseen)
