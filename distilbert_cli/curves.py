@@ -20,15 +20,24 @@ from dataclasses import replace
 from pathlib import Path
 
 from .demo import FULL, model_results, model_upstreams, pretrain_and_export, run_step, unseen_engine_corpus
-from .report import plus_minus, ratio
+from .report import MODELS, plus_minus, ratio
 from upstream_distilbert.s3prl_states import read_states
 
 _ACCURACIES = ("test_acc", "unseen_engine_test_acc")
 
 
+def _accuracies(measured: dict) -> dict:
+    """A model's accuracy figures (means, spreads, per seed), without its other results."""
+    return {k: v for k, v in measured.items() if k.startswith(_ACCURACIES)}
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def curve_point(steps: int, measured: dict, reference: dict) -> dict:
     """One curve point: its accuracies (mean, std, per seed) and their ratio to `reference` (mean ± std)."""
-    point = {"steps": steps} | {k: v for k, v in measured.items() if k.startswith(_ACCURACIES)}
+    point = {"steps": steps} | _accuracies(measured)
     for key in _ACCURACIES:
         if key in measured and key in reference:
             point[f"{key}_over_reference"], point[f"{key}_over_reference_std"] = ratio(measured, reference, key)
@@ -38,8 +47,7 @@ def curve_point(steps: int, measured: dict, reference: dict) -> dict:
 def probe_point(phone_steps: int, measured: dict[str, dict]) -> dict:
     """The demo's three models under one phone_linear length: their accuracies, the teacher's ratio to fbank and
     the student's to the teacher (retention), each mean ± propagated std."""
-    point: dict = {"phone_steps": phone_steps,
-                   "models": {name: {k: v for k, v in m.items() if k.startswith(_ACCURACIES)} for name, m in measured.items()}}
+    point: dict = {"phone_steps": phone_steps, "models": {name: _accuracies(m) for name, m in measured.items()}}
     for key in _ACCURACIES:
         if all(key in m for m in measured.values()):
             for name, (top, bottom) in (("teacher_over_fbank", ("teacher", "fbank")),
@@ -80,7 +88,7 @@ def curves(workdir: Path, student_steps: list[int], teacher_states: list[Path], 
         probes.append(probe_point(steps, {name: model_results(workdir, f"{name}-phone{steps}", upstream, longer, corpus,
                                                               unseen)[0] for name, upstream in upstreams.items()}))
     return {"workdir": str(workdir), "seeds": demo["models"]["fbank"]["seeds"],
-            "reference": {name: {k: v for k, v in m.items() if k.startswith(_ACCURACIES)} for name, m in models.items()},
+            "reference": {name: _accuracies(m) for name, m in models.items()},
             "student_vs_teacher": students, "teacher_run_vs_fbank": teachers, "phone_linear_steps": probes}
 
 
@@ -102,7 +110,7 @@ def table(document: dict) -> str:
                     cells.append(plus_minus(p[f"{acc}_over_reference"], p[f"{acc}_over_reference_std"], 100, 1) + "%")
                 else:
                     cells += ["-", "-"]
-            rows.append("| " + " | ".join(cells) + " |")
+            rows.append(_row(cells))
         rows.append("")
     if len(document.get("phone_linear_steps", [])) > 1:
         rows += _probe_table(document["phone_linear_steps"])
@@ -117,9 +125,9 @@ def _probe_table(points: list[dict]) -> list[str]:
                  "|---:|---:|---:|---:|---:|---:|"]
         for p in points:
             cells = [str(p["phone_steps"])]
-            cells += [plus_minus(p["models"][m][key], p["models"][m][f"{key}_std"]) for m in ("fbank", "teacher", "student")]
+            cells += [plus_minus(p["models"][m][key], p["models"][m][f"{key}_std"]) for m in MODELS]
             cells += [plus_minus(p[f"{key}_{r}"], p[f"{key}_{r}_std"], 100, 1) + "%" for r in ("teacher_over_fbank", "retention")]
-            rows.append("| " + " | ".join(cells) + " |")
+            rows.append(_row(cells))
         rows.append("")
     return rows
 
