@@ -8,7 +8,7 @@
   `mbrola` is in Debian contrib and its voices in non-free (non-commercial licence): `bash scripts/dev.sh
   mbrola` installs them. us3 is left out: it fails on some of the grammar's diphones (and its labels reportedly run
   about 20 ms early).
-- festival's diphone voices kal (US) and rab (British), Debian main (optional training voices of a third engine):
+- festival's diphone voices kal (US) and rab (British), Debian main and contrib (optional training voices of a third engine):
   festival prints each segment's end time; speakers vary the voice, its target mean F0 and `Duration_Stretch`.
 """
 from __future__ import annotations

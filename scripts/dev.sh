@@ -89,50 +89,56 @@ apt_install() {
     apt_update && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
 }
 
-# System programs the corpus needs (Debian main): flite renders speech and reports its phone timings; festival
-# with its kal and rab diphone voices renders the optional training speakers of a third engine.
+# System programs the corpus needs: flite (Debian main) renders speech and reports its phone timings; festival
+# with its kal (main) and rab (contrib) diphone voices renders the optional training speakers of a third engine.
 ensure_system_packages() {
-    command -v flite >/dev/null || apt_install flite
+    command -v flite >/dev/null || apt_install_any flite
     local voices=/usr/share/festival/voices/english
     command -v festival >/dev/null && [ -d "$voices/kal_diphone" ] && [ -d "$voices/rab_diphone" ] ||
-        apt_install festival festvox-kallpc16k festvox-rablpc16k
+        apt_install_any festival festvox-kallpc16k festvox-rablpc16k
 }
 
-# The corpus's optional extra speakers (`corpus --mbrola-speakers N`): espeak-ng with MBROLA's us1, us2 and en1
-# voices. mbrola is in Debian contrib and its voices in non-free (non-commercial licence). When apt offers no
-# mbrola after an update, on Debian only, this adds those components of the machine's own Debian entries (same
-# URIs, suites and keys; scripts/apt_contrib_sources.py) as one more source list, and removes it again if the
-# update or the install through it fails.
-ensure_mbrola() {
-    local missing=()
-    command -v espeak-ng >/dev/null || missing+=(espeak-ng)
-    command -v mbrola >/dev/null || missing+=(mbrola)
-    for voice in us1 us2 en1; do [ -f "/usr/share/mbrola/$voice/$voice" ] || missing+=("mbrola-$voice"); done
-    [ ${#missing[@]} -eq 0 ] && return
+# Installs Debian packages. When apt offers some of them from none of the machine's sources (festival's rab voice
+# and mbrola are in Debian contrib, MBROLA's voices in non-free), on Debian only, this first adds those components
+# of the machine's own Debian entries (same URIs, suites and keys; scripts/apt_contrib_sources.py) as one more
+# source list, and removes it again if the update or the install through it fails.
+apt_install_any() {
     apt_update
-    if [ -n "$(apt-cache madison mbrola 2>/dev/null)" ]; then
-        apt_install "${missing[@]}"
+    local pkg unoffered=()
+    for pkg in "$@"; do [ -n "$(apt-cache madison "$pkg" 2>/dev/null)" ] || unoffered+=("$pkg"); done
+    if [ ${#unoffered[@]} -eq 0 ]; then
+        apt_install "$@"
         return
     fi
     local list=/etc/apt/sources.list.d/audio-distilbert-contrib-non-free.sources entries
     if [ "$(. /etc/os-release && echo "${ID:-}")" != debian ]; then
-        log "apt offers no mbrola and this is not Debian: install espeak-ng, mbrola and its us1, us2, en1 voices yourself"
+        log "apt offers no ${unoffered[*]} and this is not Debian: install $* yourself"
         return 1
     fi
     entries=$(python3 "$repo/scripts/apt_contrib_sources.py")
     if [ -z "$entries" ]; then
-        log "apt offers no mbrola, and no Debian entry with 'main' for this release was found to add contrib/non-free to"
+        log "apt offers no ${unoffered[*]}, and no Debian entry with 'main' for this release was found to add contrib/non-free to"
         return 1
     fi
     log "adding contrib and non-free of this machine's Debian entries to apt's sources ($list)"
     printf '%s\n' "$entries" | as_root tee "$list" >/dev/null
     apt_updated=""
-    if ! apt_install "${missing[@]}"; then
-        log "installing ${missing[*]} through $list failed: removing that source list again"
+    if ! apt_install "$@"; then
+        log "installing $* through $list failed: removing that source list again"
         as_root rm -f "$list"
         as_root apt-get update -qq || true
         return 1
     fi
+}
+
+# The corpus's optional extra speakers (`corpus --mbrola-speakers N`): espeak-ng with MBROLA's us1, us2 and en1
+# voices (mbrola in Debian contrib, its voices in non-free under a non-commercial licence).
+ensure_mbrola() {
+    local missing=()
+    command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+    command -v mbrola >/dev/null || missing+=(mbrola)
+    for voice in us1 us2 en1; do [ -f "/usr/share/mbrola/$voice/$voice" ] || missing+=("mbrola-$voice"); done
+    [ ${#missing[@]} -eq 0 ] || apt_install_any "${missing[@]}"
 }
 
 ensure_system_packages
