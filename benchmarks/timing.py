@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -46,6 +48,31 @@ def peak_memory_mib(fn: Callable[[], object], device: str = "cpu") -> float:
     base = _rss_kib("VmRSS:")
     fn()
     return max(_rss_kib("VmHWM:") - base, 0) / 1024
+
+
+def isolated_peak_memory_mib(factory: Callable[..., Callable[[], object]], *args: object) -> float:
+    """`peak_memory_mib` of the call that `factory(*args)` returns (after one warm-up call), in a fresh process
+    whose glibc maps every block over 128 KiB on its own and unmaps it when freed (MALLOC_MMAP_THRESHOLD_), so
+    that the resident set follows the live tensors. In a process that has run other calls, glibc's dynamic
+    threshold keeps freed blocks resident, by amounts that depend on that history: a 6-layer training step at 800
+    frames measured 0.57-0.72x with/without gradient checkpointing that way, 0.236-0.244x this way. `factory`
+    must be importable by name (a module-level function), its arguments picklable."""
+    saved = os.environ.get("MALLOC_MMAP_THRESHOLD_")
+    os.environ["MALLOC_MMAP_THRESHOLD_"] = str(128 * 1024)  # read by the child's C library when it starts
+    try:
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            return pool.apply(_warm_peak_memory_mib, (factory, *args))
+    finally:
+        if saved is None:
+            del os.environ["MALLOC_MMAP_THRESHOLD_"]
+        else:
+            os.environ["MALLOC_MMAP_THRESHOLD_"] = saved
+
+
+def _warm_peak_memory_mib(factory: Callable[..., Callable[[], object]], *args: object) -> float:
+    fn = factory(*args)
+    fn()
+    return peak_memory_mib(fn)
 
 
 def _release_freed_heap() -> None:

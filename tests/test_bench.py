@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from distilbert_benchmarks.checkpointing import checkpointing
 from distilbert_benchmarks.flops import EncoderShape, encoder_flops, flops_per_audio_second
 from distilbert_benchmarks.report import _precision_rows
 from upstream_distilbert import AudioDistilBert, save_student
@@ -81,13 +81,10 @@ def test_training_throughput_reports_steps_and_gemm_shares(tmp_path: Path) -> No
 
 
 def test_gradient_checkpointing_benchmark_shows_the_memory_it_saves(tmp_path: Path) -> None:
-    """A 6-layer model at 800 frames, in a fresh process as run_all measures (the resident-set peak of a process
-    that has run other tests first is not a clean measure): recomputing layers lowers the step's peak."""
+    """A 6-layer model at 800 frames: recomputing layers lowers the step's peak (about 0.24x, each peak measured
+    in a fresh process with glibc returning freed tensors at once; in-process it ranged 0.57-0.72x)."""
     torch.manual_seed(0)
     model = save_student(AudioDistilBert(tiny_config(num_hidden_layers=6)), tmp_path / "model.ckpt")
-    measure = ("import json, sys; from distilbert_benchmarks.checkpointing import checkpointing; "
-               "print(json.dumps(checkpointing(sys.argv[1], frames=(800,), repeats=1)))")
-    doc = json.loads(run([sys.executable, "-c", measure, str(model)]).stdout.strip().splitlines()[-1])
-    point = doc["frames"]["800"]
+    point = checkpointing(str(model), frames=(800,), repeats=1)["frames"]["800"]
     assert point["off"]["peak_memory_mib"] > 30 and point["on"]["seconds"] > 0 and point["off"]["seconds"] > 0
-    assert point["memory_ratio"] == point["on"]["peak_memory_mib"] / point["off"]["peak_memory_mib"] < 0.7
+    assert point["memory_ratio"] == point["on"]["peak_memory_mib"] / point["off"]["peak_memory_mib"] < 0.4
