@@ -151,9 +151,10 @@ cmd=${1:-test}
 shift || true
 case "$cmd" in
     # One pytest-xdist worker per core (each with one torch thread, tests/conftest.py), a whole test file per
-    # worker so that module fixtures run once; tests of s3prl's folder take turns through a lock.
+    # worker so that module fixtures run once; tests of s3prl's folder take turns through a lock. Files go out in
+    # collection order (tests/conftest.py puts the longest first), not xdist's default of most tests first.
     test) ensure_mbrola && cd "$repo" &&
-          AUDIO_DISTILBERT_REQUIRE_MBROLA=1 exec python -m pytest -n "$(nproc)" --dist loadfile "$@" ;;
+          AUDIO_DISTILBERT_REQUIRE_MBROLA=1 exec python -m pytest -n "$(nproc)" --dist loadfile --no-loadscope-reorder "$@" ;;
     demo) ensure_mbrola || log "no MBROLA speakers: the demo leaves its unseen-engine column out"
           exec audio-distilbert demo "$@" ;;
     mbrola) ensure_mbrola ;;
