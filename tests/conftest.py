@@ -25,15 +25,17 @@ os.environ["OMP_NUM_THREADS"] = str(THREADS)
 torch.set_num_threads(THREADS)
 
 
-# The longest files (a few minutes each) go first: with `--no-loadscope-reorder` (scripts/dev.sh) pytest-xdist's
-# loadfile scheduler hands out files in collection order; by its default order (most tests first) the one-test wheel
-# file came last and ran alone for its three minutes while the other worker idled.
-LONGEST_FIRST = ("test_wheel.py", "test_notebook.py", "test_mockingjay_family.py")
+# The longest file goes first: with `--no-loadscope-reorder` (scripts/dev.sh) pytest-xdist's loadfile scheduler
+# hands out files in collection order; by its default order (most tests first) the one-test wheel file came last and
+# ran alone for its three minutes while the other worker idled. Only that one: the tutorial's test, 1.5 minutes alone,
+# took 3 beside the wheel test (both run corpus, pretraining and phone_linear in subprocesses).
+LONGEST_FIRST = ("test_wheel.py",)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))  # stable: the rest keep their order
+
 
 @contextmanager
 def s3prl_folder_held() -> Iterator[None]:
