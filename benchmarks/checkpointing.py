@@ -1,5 +1,5 @@
 """Gradient checkpointing for long sequences: the peak memory and the time of one masked-acoustic-modelling
-training step (forward, backward, optimizer step) at 1500 and 3000 frames, with and without recomputing each layer
+training step (forward, backward, optimizer step) at 1500 and 3000 frames, with and without recomputing attention
 in the backward pass (`transformer.gradient_checkpointing`). Memory is the rise of the process's resident set during
 the step, measured after a warm-up step (so the optimizer's state already exists on both sides), each in a fresh
 process (`isolated_peak_memory_mib`)."""

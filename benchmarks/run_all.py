@@ -52,7 +52,7 @@ def main() -> None:
             training = {"weights": weights, **throughput(teacher, student)}
             (args.out / "training.json").write_text(json.dumps(training, indent=2) + "\n")
             print(json.dumps(training, indent=2))
-        if "checkpointing" in args.only:  # the teacher: the deepest model, where recomputing layers saves most
+        if "checkpointing" in args.only:  # the teacher: the deepest model, where recomputing attention saves most
             memory = {"weights": weights, "model": "teacher", **checkpointing(teacher)}
             (args.out / "checkpointing.json").write_text(json.dumps(memory, indent=2) + "\n")
             print(json.dumps(memory, indent=2))

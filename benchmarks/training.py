@@ -41,7 +41,7 @@ def distillation_step(teacher_ckpt: str | None, student_ckpt: str, batch: int, f
                       gradient_checkpointing: bool = False) -> Callable[[], None]:
     """The student's step distilling from `teacher_ckpt` (prediction + reconstruction, the seed's 5:2), or with
     `teacher_ckpt=None` plain masked acoustic modelling of the model in `student_ckpt` (a teacher's own training);
-    `gradient_checkpointing` recomputes each layer of the trained model in its backward pass."""
+    `gradient_checkpointing` recomputes the trained model's attention in its backward pass."""
     config = load_student(student_ckpt).config
     config = replace(config, transformer=replace(config.transformer, gradient_checkpointing=gradient_checkpointing))
     teacher = None

@@ -78,7 +78,7 @@ class TransformerConfig:
     # pre-LN only: every hidden state through its own LayerNorm, as s3prl's Mockingjay family outputs them (files
     # converted from it); False normalises only the last one
     hidden_state_norms: bool = False
-    gradient_checkpointing: bool = False  # training: recompute each layer in the backward pass (memory for time)
+    gradient_checkpointing: bool = False  # training: recompute attention in the backward pass (memory for time)
     pruned_heads: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -54,11 +54,17 @@ class InputEmbedding(nn.Module):
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention with one fused QKV projection; `num_heads` may be fewer after pruning."""
+    """Multi-head self-attention with one fused QKV projection; `num_heads` may be fewer after pruning.
 
-    def __init__(self, hidden_size: int, num_heads: int, head_dim: int, dropout: float) -> None:
+    `recompute` (gradient checkpointing) keeps only the projections' outputs for the backward pass and computes the
+    attention itself again there: its frames x frames probabilities (which training, with dropout, materialises)
+    are the activations that grow with the square of the length; everything else in a layer grows linearly, so
+    keeping it saves the second pass through the projections and the feed-forward block."""
+
+    def __init__(self, hidden_size: int, num_heads: int, head_dim: int, dropout: float,
+                 recompute: bool = False) -> None:
         super().__init__()
-        self.num_heads, self.head_dim, self.dropout = num_heads, head_dim, dropout
+        self.num_heads, self.head_dim, self.dropout, self.recompute = num_heads, head_dim, dropout, recompute
         self.qkv = nn.Linear(hidden_size, 3 * num_heads * head_dim)
         self.out = nn.Linear(num_heads * head_dim, hidden_size)
 
@@ -66,9 +72,12 @@ class SelfAttention(nn.Module):
         batch, length, _ = x.shape
         q, k, v = self.qkv(x).view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         attn_mask = None if mask is None else mask[:, None, None, :]
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
-        )
+        dropout = self.dropout if self.training else 0.0
+        if self.recompute and self.training and torch.is_grad_enabled():
+            # non-reentrant checkpoint restores the RNG state, so the recomputation draws the same dropout
+            y = checkpoint(F.scaled_dot_product_attention, q, k, v, attn_mask, dropout, use_reentrant=False)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
         return self.out(y.transpose(1, 2).reshape(batch, length, self.num_heads * self.head_dim))
 
     @torch.no_grad()
@@ -106,7 +115,8 @@ class TransformerLayer(nn.Module):
         super().__init__()
         self.pre_layer_norm = config.pre_layer_norm
         self.attention = SelfAttention(
-            config.hidden_size, num_heads, config.head_dim, config.attention_probs_dropout_prob
+            config.hidden_size, num_heads, config.head_dim, config.attention_probs_dropout_prob,
+            recompute=config.gradient_checkpointing,
         )
         self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.feed_forward = FeedForward(config)
@@ -146,12 +156,8 @@ class TransformerEncoder(nn.Module):
         so that it exports to ONNX with dynamic batch and time axes."""
         x = self.embedding(features)
         hidden_states = [x]
-        recompute = self.config.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for i in range(self.config.num_hidden_layers):
-            layer = self.layers[0 if self.config.share_layer else i]
-            # Gradient checkpointing keeps only each layer's input for the backward pass and runs the layer again
-            # there: activation memory of one layer instead of all, for a second forward pass of compute.
-            x = checkpoint(layer, x, mask, use_reentrant=False) if recompute else layer(x, mask)
+            x = self.layers[0 if self.config.share_layer else i](x, mask)
             hidden_states.append(x)
         if self.final_norm is not None:
             hidden_states[-1] = self.final_norm(x)
