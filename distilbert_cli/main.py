@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default="demo", help="where everything goes (a finished step is reused)")
     p.add_argument("--quick", action="store_true", help="a tiny version for tests (about two and a half minutes)")
     p.add_argument("--retrain-teacher", action="store_true",
-                   help="train the teacher here (about two hours on 2 cores) instead of using the shipped one")
+                   help="train the teacher here (about 30 min on 2 cores) instead of using the shipped one")
     p.add_argument("--seeds", type=int,
                    help="phone_linear seeds per model (default: 3, with --quick 2); figures are mean ± std over them")
     p.add_argument("--precisions", nargs="*", choices=["bf16", "int8"], metavar="{bf16,int8}",
