@@ -10,8 +10,8 @@ skipped, so an interrupted demo resumes.
 
 The teacher (configs/pretrain/demo_teacher.yaml) needs about half an hour of masked acoustic modelling on 2 cores,
 more than the demo's budget leaves, so the full demo distils from the shipped models/demo_teacher.ckpt;
-`--retrain-teacher` makes it again the same way (a larger corpus of the same speakers, 3000 steps). The quick demo trains its own teacher for a few steps. No model hears the held-out test
-speakers.
+`--retrain-teacher` makes it again the same way (a larger corpus of the same speakers, 3000 steps). The quick demo
+trains its own teacher for a few steps. No model hears the held-out test speakers.
 """
 from __future__ import annotations
 
