@@ -9,7 +9,7 @@ from s3prl.nn import S3PRLUpstream
 from s3prl.util.pseudo_data import get_pseudo_wavs
 
 from downstream_hooks.registration import register_in_process
-from upstream_distilbert.expert import UpstreamExpert
+from upstream_distilbert.expert import ExpertOptions, UpstreamExpert
 
 EXTRA_SHORT_SEC = 0.05
 
@@ -172,10 +172,23 @@ def test_lower_precisions_keep_float32_outputs_close_to_fp32(precision: str, stu
         UpstreamExpert(str(student_ckpt), model_config=str(options))
 
 
+def test_int8_output_of_an_utterance_does_not_depend_on_its_batch_mates(student_ckpt: Path) -> None:
+    """Dynamic int8 quantizes activations with one scale per call: run batched, an utterance's int8 hidden states
+    would shift with a louder or longer batch-mate (and its padding). The int8 encoder runs each utterance on its
+    own, so batched and alone agree to the last bit of float error."""
+    expert = UpstreamExpert(str(student_ckpt), options=ExpertOptions(precision="int8")).eval()
+    torch.manual_seed(0)
+    quiet, loud = 0.01 * torch.randn(12000), torch.rand(30000) - 0.5
+    with torch.no_grad():
+        batch, alone = expert([quiet, loud])["hidden_states"], expert([quiet])["hidden_states"]
+    for layer, (hidden, single) in enumerate(zip(batch, alone)):
+        torch.testing.assert_close(hidden[0, : single.shape[1]], single[0], atol=1e-5, rtol=0,
+                                   msg=lambda m, layer=layer: f"hidden state {layer}: {m}")
+        assert hidden[0, single.shape[1]:].abs().sum() == 0  # its padded frames stay zero
+
+
 def test_expert_options_from_python_are_checked_like_the_yaml(student_ckpt: Path, tmp_path: Path) -> None:
     """`options=` is the Python twin of s3prl's `-g` yaml: the same checks, and only one of the two at a time."""
-    from upstream_distilbert.expert import ExpertOptions
-
     expert = UpstreamExpert(str(student_ckpt), options=ExpertOptions(precision="int8", max_input_length=0))
     assert expert.options.precision == "int8" and expert.chunk_length == 0
     with pytest.raises(ValueError, match="max_input_length must be >= 0 .* got -2"):
