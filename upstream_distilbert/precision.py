@@ -51,6 +51,7 @@ def at_precision(encoder: nn.Module, precision: str) -> Encoder:
                 raise RuntimeError(f"precision int8: runs on CPU only, got inputs on {features.device}")
             if lengths is None:
                 lengths = torch.full(features.shape[:1], features.shape[1])
+            # one call per utterance: its own activation scale, and activations that fit the cache (see above)
             alone = [quantized(features[i:i + 1, :n]) for i, n in enumerate(lengths.tolist())]
             return [torch.cat([F.pad(h, (0, 0, 0, features.shape[1] - h.shape[1])) for h in layer])
                     for layer in zip(*alone)]
