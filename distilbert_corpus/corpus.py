@@ -1,20 +1,28 @@
 """`audio-distilbert corpus`: a LibriSpeech-layout corpus with exact frame-level phone labels, synthesized here.
 
 Synthesizers that report the timing of every phone they rendered (`synthesizers`: flite, and optionally espeak-ng
-with MBROLA voices and festival's diphone voices as extra speakers) make labels that need no aligner. Output (s3prl's layouts):
+with MBROLA voices and festival's diphone voices as extra speakers) make labels that need no aligner; `text` says
+what they read (open-vocabulary sentences by default, the held-out speakers' from words no training sentence
+has). Output (s3prl's layouts):
 
     OUT/LibriSpeech/train-clean-100/<spk>/<chapter>/<spk>-<chapter>-<utt>.flac   16 kHz mono
+    OUT/LibriSpeech/train-clean-100/<spk>/<chapter>/<spk>-<chapter>.trans.txt   <utt> SENTENCE IN CAPITALS
     OUT/cpc_phone/converted_aligned_phones.txt   <utt> <label> ...   one label per 10 ms, n_samples // 160
     OUT/cpc_phone/{train,test}_split.txt         whole speakers held out for test
     OUT/len_for_bucket/train-clean-100.csv       lengths for bucketing (phone_linear's bucket_file)
     OUT/len_for_bucket/train-speakers.csv        the same without the held-out speakers: what pretraining reads
                                                  (datarc.sets: [train-speakers]), so no model hears a test voice
+    OUT/asr/{train-clean-100,dev-clean,test-clean}.csv, OUT/asr/char.dict
+                                                 s3prl's asr task (bucket_file, dict_path): train and dev from the
+                                                 training speakers (every tenth utterance is dev), test the held-out
+    OUT/corpus.json                              how it was made (the completion mark: written last)
 
 Each utterance's sentence and voice settings derive from (seed, speaker, utterance), so a seed gives the same
 corpus with any number of jobs. An utterance whose labels and audio disagree by more than 2 frames is dropped.
 """
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import tempfile
@@ -27,9 +35,12 @@ import pandas as pd
 import soundfile
 from tqdm import tqdm
 
-from .phones import CLASSES, SILENCE, sentence
+from upstream_distilbert.errors import InputError, RefusedError
+
+from .phones import CLASSES, SILENCE
 from .prepare import prepare_length_csvs
 from .synthesizers import Speaker, check_installed, make_speakers
+from .text import TEXTS, VOCABULARIES, sentence, vocabularies
 
 RATE = 16000
 HOP = 160
@@ -37,9 +48,12 @@ TOLERANCE_FRAMES = 2
 CHAPTER = 1
 SET_NAME = "train-clean-100"
 PRETRAIN_SET = "train-speakers"
-SUBFOLDERS = ("LibriSpeech", "cpc_phone", "len_for_bucket")
+ASR_SETS = {"train": "train-clean-100", "dev": "dev-clean", "test": "test-clean"}  # s3prl asr's split names
+ASR_CHARACTERS = "|'ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # s3prl asr's units: `|` between words
+DEV_EVERY = 10  # every tenth utterance of a training speaker is ASR dev
+SUBFOLDERS = ("LibriSpeech", "cpc_phone", "len_for_bucket", "asr")
 OWNED_MARK = ".audio-distilbert-corpus"  # written first: the subfolders beside it are ours to replace
-COMPLETE_MARK = ".audio-distilbert-corpus-complete"  # written last: the corpus is whole
+COMPLETE_MARK = "corpus.json"  # written last: the corpus is whole, and how it was made
 
 
 def is_complete(out: str | Path) -> bool:
@@ -47,12 +61,22 @@ def is_complete(out: str | Path) -> bool:
     return (Path(out) / COMPLETE_MARK).is_file()
 
 
+def transcripts(out: str | Path) -> dict[str, str]:
+    """{utterance id: sentence in capitals} of every `*.trans.txt` under `out`'s LibriSpeech folder."""
+    lines = {}
+    for path in sorted((Path(out) / "LibriSpeech").rglob("*.trans.txt")):
+        for line in path.read_text().splitlines():
+            utt, _, words = line.partition(" ")
+            lines[utt] = words
+    return lines
+
+
 def _claim(out: Path) -> None:
     """Make `out` ready for a new corpus: remove what an earlier `corpus` run wrote there, and refuse to touch
     subfolders that it did not write (a real LibriSpeech, say)."""
     present = [name for name in SUBFOLDERS if (out / name).exists()]
     if present and not (out / OWNED_MARK).is_file():
-        raise FileExistsError(
+        raise RefusedError(
             f"{out}: already holds {', '.join(present)}, not written by `audio-distilbert corpus` (no {OWNED_MARK} "
             "there); not deleting them: give corpus an empty or new folder"
         )
@@ -87,15 +111,25 @@ class Job:
     speaker: Speaker
     utterance: int
     seed: int
+    text: str  # TEXTS
+    vocabulary: str  # the open text's vocabulary of this speaker
 
 
-def render(job: Job) -> tuple[str, int, list[int]] | None:
-    """Synthesize one utterance to FLAC; return (utterance id, samples, labels), or None if dropped."""
-    rng = random.Random(f"{job.seed}-{job.speaker.id}-{job.utterance}")
+def utterance_sentence(job: Job) -> str:
+    """The sentence of one utterance: a function of (seed, speaker, utterance) and the speaker's vocabulary."""
+    return sentence(random.Random(f"{job.seed}-{job.speaker.id}-{job.utterance}"), job.text, job.vocabulary)
+
+
+Rendered = tuple[str, int, list[int], str]  # utterance id, samples, labels, sentence
+
+
+def render(job: Job) -> Rendered | None:
+    """Synthesize one utterance to FLAC; return (utterance id, samples, labels, sentence), or None if dropped."""
     utt_id = f"{job.speaker.id}-{CHAPTER}-{job.utterance:04d}"
+    text = utterance_sentence(job)
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "u.wav"
-        phones = job.speaker.render(sentence(rng), wav)
+        phones = job.speaker.render(text, wav)
         audio, rate = soundfile.read(str(wav), dtype="float32")
     if rate != RATE or audio.ndim != 1:
         raise RuntimeError(f"{job.speaker.engine} voice {job.speaker.voice} wrote {rate} Hz, {audio.ndim}-D audio; "
@@ -106,7 +140,7 @@ def render(job: Job) -> tuple[str, int, list[int]] | None:
     flac = job.out / "LibriSpeech" / SET_NAME / str(job.speaker.id) / str(CHAPTER) / f"{utt_id}.flac"
     flac.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(str(flac), audio, RATE, format="FLAC")
-    return utt_id, len(audio), labels
+    return utt_id, len(audio), labels, text
 
 
 @dataclass(frozen=True)
@@ -118,38 +152,84 @@ class CorpusReport:
     seconds: float
 
 
+def _write_transcripts(out: Path, kept: list[Rendered]) -> None:
+    """LibriSpeech's `<spk>-<chapter>.trans.txt` beside each speaker's audio: `<utt> SENTENCE`, in capitals."""
+    by_folder: dict[Path, list[str]] = {}
+    for utt, _, _, text in kept:
+        spk, chapter, _ = utt.split("-")
+        folder = out / "LibriSpeech" / SET_NAME / spk / chapter
+        by_folder.setdefault(folder / f"{spk}-{chapter}.trans.txt", []).append(f"{utt} {text.upper()}\n")
+    for path, lines in by_folder.items():
+        path.write_text("".join(lines))
+
+
+def _write_asr_sets(out: Path, table: pd.DataFrame, held_out: pd.Series) -> None:
+    """s3prl asr's length CSVs (train, dev: the training speakers' utterances, every DEV_EVERY-th one dev; test:
+    the held-out speakers') and its character dictionary (`<symbol> <count>` lines, counted on the training
+    transcripts; every symbol listed, so that any test sentence can be written)."""
+    asr = out / "asr"
+    asr.mkdir()
+    utterance = table["file_path"].str.rsplit("-", n=1).str[1].str.split(".").str[0].astype(int)
+    dev = ~held_out & (utterance % DEV_EVERY == 0)
+    for name, rows in ((ASR_SETS["train"], ~held_out & ~dev), (ASR_SETS["dev"], dev), (ASR_SETS["test"], held_out)):
+        table[rows].reset_index(drop=True).to_csv(asr / f"{name}.csv")
+    train_ids = {Path(p).stem for p in table[~held_out & ~dev]["file_path"]}
+    counts = dict.fromkeys(ASR_CHARACTERS, 0)
+    for utt, words in transcripts(out).items():
+        if utt in train_ids:
+            for char in words.replace(" ", "|") + "|":
+                counts[char] += 1
+    (asr / "char.dict").write_text("".join(f"{c} {n}\n" for c, n in sorted(counts.items(), key=lambda kv: -kv[1])))
+
+
 def build_corpus(out: str | Path, speakers: int = 8, utterances_per_speaker: int = 120, seed: int = 0,
                  jobs: int = 2, test_speakers: int = 2, mbrola_speakers: int = 0,
-                 festival_speakers: int = 0) -> CorpusReport:
+                 festival_speakers: int = 0, text: str = "open", test_vocabulary: str = "held_out",
+                 first_speaker_id: int = 100) -> CorpusReport:
     """Write the whole corpus under `out` (replacing an earlier corpus there, never other files): `speakers` flite
-    speakers, then `mbrola_speakers` espeak-ng + MBROLA ones, then `festival_speakers` festival ones, which are
-    training voices only (never held out, so adding them leaves the held-out speakers of a seed as they were); the
-    completion mark is written last. With `test_speakers` equal to all the others it is a test set only (the
-    demo's unseen-engine speakers)."""
+    speakers, then `mbrola_speakers` espeak-ng + MBROLA ones, then `festival_speakers` festival ones (ids from
+    `first_speaker_id`), of which the festival ones are training voices only (never held out, so adding them
+    leaves the held-out speakers of a seed as they were); `corpus.json` is written last. With `test_speakers`
+    equal to all the others it is a test set only (the demo's unseen-synthesizer speakers, with
+    `test_vocabulary="unseen"` and ids of their own). With the open text, training speakers read the train
+    vocabulary and held-out ones `test_vocabulary`."""
     out = Path(out)
-    people = make_speakers(speakers, mbrola_speakers, festival_speakers)
+    if text not in TEXTS:
+        raise InputError(f"text {text!r}: expected one of {', '.join(TEXTS)}")
+    if test_vocabulary not in VOCABULARIES[1:]:
+        raise InputError(f"test vocabulary {test_vocabulary!r}: expected one of {', '.join(VOCABULARIES[1:])}")
+    people = make_speakers(speakers, mbrola_speakers, festival_speakers, first_speaker_id)
     check_installed(people)
     candidates = [s.id for s in people if s.engine != "festival"]
     if not 1 <= test_speakers <= len(candidates):
-        raise ValueError(f"test speakers {test_speakers}: expected 1..{len(candidates)} of the {len(candidates)} "
+        raise InputError(f"test speakers {test_speakers}: expected 1..{len(candidates)} of the {len(candidates)} "
                          "flite and MBROLA speakers")
+    held_out = sorted(random.Random(seed).sample(candidates, test_speakers))
+    if text == "open":
+        vocabularies()  # read once here, so that the forked workers share it
     _claim(out)
-    work = [Job(out, s, u, seed) for s in people for u in range(utterances_per_speaker)]
+    work = [Job(out, s, u, seed, text, test_vocabulary if s.id in held_out else "train")
+            for s in people for u in range(utterances_per_speaker)]
     with Pool(jobs) as pool:
         results = list(tqdm(pool.imap(render, work, chunksize=4), total=len(work), desc="corpus", unit="utt"))
     kept = sorted(r for r in results if r is not None)
-    held_out = sorted(random.Random(seed).sample(candidates, test_speakers))
+    _write_transcripts(out, kept)
     phone_dir = out / "cpc_phone"
     phone_dir.mkdir(parents=True)
     (phone_dir / "converted_aligned_phones.txt").write_text(
-        "".join(f"{utt} {' '.join(map(str, labels))}\n" for utt, _, labels in kept))
+        "".join(f"{utt} {' '.join(map(str, labels))}\n" for utt, _, labels, _ in kept))
     for name, wanted in (("train_split.txt", False), ("test_split.txt", True)):
-        ids = [utt for utt, _, _ in kept if (int(utt.split("-")[0]) in held_out) == wanted]
+        ids = [utt for utt, _, _, _ in kept if (int(utt.split("-")[0]) in held_out) == wanted]
         (phone_dir / name).write_text("".join(f"{utt}\n" for utt in ids))
     lengths = prepare_length_csvs(out / "LibriSpeech", out / "len_for_bucket")[SET_NAME]
     table = pd.read_csv(lengths, index_col=0)
     speaker = table["file_path"].str.split("/").str[1].astype(int)
     table[~speaker.isin(held_out)].reset_index(drop=True).to_csv(lengths.with_name(f"{PRETRAIN_SET}.csv"))
-    (out / COMPLETE_MARK).write_text(f"{len(kept)} utterances, seed {seed}\n")
-    return CorpusReport(len(kept), len(work) - len(kept), tuple(s.id for s in people if s.id not in held_out),
-                        tuple(held_out), sum(n for _, n, _ in kept) / RATE)
+    _write_asr_sets(out, table, speaker.isin(held_out))
+    report = CorpusReport(len(kept), len(work) - len(kept), tuple(s.id for s in people if s.id not in held_out),
+                          tuple(held_out), sum(n for _, n, _, _ in kept) / RATE)
+    (out / COMPLETE_MARK).write_text(json.dumps({
+        "seed": seed, "text": text, "test_vocabulary": test_vocabulary, "utterances_per_speaker": utterances_per_speaker,
+        "speakers": [s.__dict__ for s in people], "held_out": held_out, "utterances": report.utterances,
+        "dropped": report.dropped, "seconds": report.seconds}, indent=1) + "\n")
+    return report

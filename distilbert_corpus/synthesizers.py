@@ -7,7 +7,7 @@
   `-s`, which the script's durations already include) and pitch (mbrola `-f`, which leaves timing alone).
   `mbrola` is in Debian contrib and its voices in non-free (non-commercial licence): `bash scripts/dev.sh
   mbrola` installs them. us3 is left out: it fails on some of the grammar's diphones (and its labels reportedly run
-  about 20 ms early).
+  about 20 ms early). The US voices' flap (`4`, as in "water") is labelled t, as flite's and festival's are.
 - festival's diphone voices kal (US) and rab (British), Debian main and contrib (optional training voices of a third engine):
   festival prints each segment's end time; speakers vary the voice, its target mean F0 and `Duration_Stretch`.
 """
@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import soundfile
+
+from upstream_distilbert.errors import InputError, MissingError
 
 FLITE_VOICES = (("slt", (175, 215, 150)), ("rms", (100, 125, 85)), ("awb", (110, 140, 95)),
                 ("kal16", (105, 130, 90)))  # (voice, mean F0 in Hz of each variant)
@@ -38,7 +40,7 @@ MBROLA_INSTALL = "bash scripts/dev.sh mbrola (Debian contrib/non-free: espeak-ng
 SAMPA_TO_ARPABET = {
     "_": "pau", "p": "p", "p_h": "p", "b": "b", "t": "t", "t_h": "t", "d": "d", "k": "k", "k_h": "k", "g": "g",
     "f": "f", "v": "v", "T": "th", "D": "dh", "s": "s", "z": "z", "S": "sh", "Z": "zh", "h": "hh", "tS": "ch",
-    "dZ": "jh", "m": "m", "m=": "m", "n": "n", "n=": "n", "N": "ng", "l": "l", "5": "l", "l=": "l", "r": "r",
+    "dZ": "jh", "4": "t", "m": "m", "m=": "m", "n": "n", "n=": "n", "N": "ng", "l": "l", "5": "l", "l=": "l", "r": "r",
     "w": "w", "j": "y",
     "i": "iy", "i:": "iy", "I": "ih", "E": "eh", "e": "eh", "e@": "eh", "{": "ae", "A": "aa", "A:": "aa",
     "Q": "aa", "O": "ao", "O:": "ao", "U": "uh", "U@": "uh", "u": "uw", "u:": "uw", "V": "ah", "@": "ax",
@@ -78,28 +80,28 @@ class Speaker:
         return phones
 
 
-def make_speakers(flite: int, mbrola: int = 0, festival: int = 0) -> list[Speaker]:
-    """`flite` flite speakers, then `mbrola` MBROLA ones, then `festival` festival ones, ids from 100: within an
-    engine every voice at its first variant, then the next variants."""
+def make_speakers(flite: int, mbrola: int = 0, festival: int = 0, first_id: int = 100) -> list[Speaker]:
+    """`flite` flite speakers, then `mbrola` MBROLA ones, then `festival` festival ones, ids from `first_id`:
+    within an engine every voice at its first variant, then the next variants."""
     if not (0 if mbrola else 1) <= flite <= len(FLITE_VOICES) * len(STRETCH):
-        raise ValueError(f"--speakers {flite}: expected 1..{len(FLITE_VOICES) * len(STRETCH)} "
+        raise InputError(f"--speakers {flite}: expected 1..{len(FLITE_VOICES) * len(STRETCH)} "
                          "(0 with --mbrola-speakers)")
     if not 0 <= mbrola <= len(MBROLA_VOICES) * len(STRETCH):
-        raise ValueError(f"--mbrola-speakers {mbrola}: expected 0..{len(MBROLA_VOICES) * len(STRETCH)}")
+        raise InputError(f"--mbrola-speakers {mbrola}: expected 0..{len(MBROLA_VOICES) * len(STRETCH)}")
     if not 0 <= festival <= len(FESTIVAL_VOICES) * len(STRETCH):
-        raise ValueError(f"--festival-speakers {festival}: expected 0..{len(FESTIVAL_VOICES) * len(STRETCH)}")
+        raise InputError(f"--festival-speakers {festival}: expected 0..{len(FESTIVAL_VOICES) * len(STRETCH)}")
     speakers = []
     for i in range(flite):
         voice, f0s = FLITE_VOICES[i % len(FLITE_VOICES)]
         variant = i // len(FLITE_VOICES)
-        speakers.append(Speaker(100 + i, "flite", voice, f0s[variant], STRETCH[variant]))
+        speakers.append(Speaker(first_id + i, "flite", voice, f0s[variant], STRETCH[variant]))
     for i in range(mbrola):
         variant = i // len(MBROLA_VOICES)
-        speakers.append(Speaker(100 + flite + i, "mbrola", MBROLA_VOICES[i % len(MBROLA_VOICES)],
+        speakers.append(Speaker(first_id + flite + i, "mbrola", MBROLA_VOICES[i % len(MBROLA_VOICES)],
                                 MBROLA_PITCH[variant], STRETCH[variant]))
     for i in range(festival):
         variant = i // len(FESTIVAL_VOICES)
-        speakers.append(Speaker(100 + flite + mbrola + i, "festival", FESTIVAL_VOICES[i % len(FESTIVAL_VOICES)][0],
+        speakers.append(Speaker(first_id + flite + mbrola + i, "festival", FESTIVAL_VOICES[i % len(FESTIVAL_VOICES)][0],
                                 FESTIVAL_F0[variant], STRETCH[variant]))
     return speakers
 
@@ -107,19 +109,19 @@ def make_speakers(flite: int, mbrola: int = 0, festival: int = 0) -> list[Speake
 def check_installed(speakers: list[Speaker]) -> None:
     """Raise FileNotFoundError naming what to install when a speaker's synthesizer or voice is missing."""
     if any(s.engine == "flite" for s in speakers) and shutil.which("flite") is None:
-        raise FileNotFoundError("flite is not installed: apt-get install flite (scripts/dev.sh does this)")
+        raise MissingError("flite is not installed: apt-get install flite (scripts/dev.sh does this)")
     for voice in sorted({s.voice for s in speakers if s.engine == "mbrola"}):
         missing = [p for p in ("espeak-ng", "mbrola") if shutil.which(p) is None]
         if not (MBROLA_DIR / voice / voice).is_file():
             missing.append(f"the MBROLA voice {MBROLA_DIR / voice / voice}")
         if missing:
-            raise FileNotFoundError(f"MBROLA speakers need {', '.join(missing)}: run {MBROLA_INSTALL}")
+            raise MissingError(f"MBROLA speakers need {', '.join(missing)}: run {MBROLA_INSTALL}")
     for voice in sorted({s.voice for s in speakers if s.engine == "festival"}):
         missing = ["festival"] if shutil.which("festival") is None else []
         if not (FESTIVAL_DIR / voice).is_dir():
             missing.append(f"the festival voice {FESTIVAL_DIR / voice}")
         if missing:
-            raise FileNotFoundError(f"festival speakers need {', '.join(missing)}: {FESTIVAL_INSTALL}")
+            raise MissingError(f"festival speakers need {', '.join(missing)}: {FESTIVAL_INSTALL}")
 
 
 def _flite(speaker: Speaker, text: str, wav: Path) -> list[tuple[str, float]]:

@@ -3,7 +3,6 @@ dataset."""
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from distilbert_corpus import synthesizers
 from distilbert_corpus.corpus import frame_labels
 from distilbert_corpus.phones import NUM_CLASSES
 
-from .conftest import REPO, cli, run
+from .conftest import REPO, cli, require_mbrola, run
 
 SMALL = ["--speakers", "6", "--utterances-per-speaker", "8", "--seed", "3"]
 
@@ -91,6 +90,51 @@ def test_test_speakers_are_held_out(corpus: Path) -> None:
     assert sorted(Path(f).stem for f in pretrain["file_path"]) == sorted(split["train"])  # no test voice
 
 
+def test_transcripts_beside_the_audio_and_test_words_no_training_sentence_has(corpus: Path) -> None:
+    """LibriSpeech-style transcripts for every utterance; the held-out speakers read the held-out vocabulary, so
+    no content word of theirs is in a training speaker's sentence."""
+    from distilbert_corpus.corpus import transcripts
+    from distilbert_corpus.text import content_words, vocabulary_of
+
+    lines = transcripts(corpus)
+    assert sorted(lines) == sorted(_labels(corpus))
+    for flac in (corpus / "LibriSpeech").rglob("*.flac"):
+        spk, chapter, _ = flac.stem.split("-")
+        assert (flac.parent / f"{spk}-{chapter}.trans.txt").is_file()
+    assert all(words == words.upper() and words.replace(" ", "").isalpha() for words in lines.values())
+    test = set((corpus / "cpc_phone" / "test_split.txt").read_text().split())
+    words = {split: set().union(*(content_words(t) for u, t in lines.items() if (u in test) == (split == "test")))
+             for split in ("train", "test")}
+    assert words["test"] and not words["test"] & words["train"]
+    assert {vocabulary_of(w) for w in words["test"]} == {"held_out"}
+    assert {vocabulary_of(w) for w in words["train"]} == {"train"}
+
+
+def test_s3prl_asr_dataset_reads_its_splits_and_dictionary(corpus: Path) -> None:
+    """asr/: train and dev from the training speakers (disjoint), test from the held-out ones; s3prl's own asr
+    dataset reads them with the corpus's char.dict, and each label decodes back to its transcript."""
+    from s3prl.downstream.asr.dataset import SequenceDataset
+    from s3prl.downstream.asr.dictionary import Dictionary
+
+    from distilbert_corpus.corpus import transcripts
+
+    asr = corpus / "asr"
+    ids = {name: {Path(f).stem for f in pd.read_csv(asr / f"{name}.csv")["file_path"]}
+           for name in ("train-clean-100", "dev-clean", "test-clean")}
+    test = set((corpus / "cpc_phone" / "test_split.txt").read_text().split())
+    assert ids["test-clean"] == test and ids["dev-clean"] and not ids["dev-clean"] & ids["train-clean-100"]
+    assert ids["dev-clean"] | ids["train-clean-100"] == set(_labels(corpus)) - test
+    dictionary = Dictionary.load(str(asr / "char.dict"))
+    lines = transcripts(corpus)
+    datarc = {"train": ["train-clean-100"], "dev-clean": ["dev-clean"], "test-clean": ["test-clean"]}
+    for split in datarc:
+        dataset = SequenceDataset(split, 2, dictionary, str(corpus / "LibriSpeech"), str(asr), **datarc)
+        wavs, labels, names = dataset.collate_fn([dataset[0]])
+        for label, name in zip(labels, names):
+            text = dictionary.string(label[label != dictionary.eos()].tolist()).replace(" ", "").replace("|", " ")
+            assert text.strip() == lines[name]
+
+
 def test_s3prl_phone_dataset_reads_it(corpus: Path) -> None:
     from s3prl.downstream.phone_linear.dataset import PhoneDataset
 
@@ -118,20 +162,10 @@ def test_labels_and_audio_that_disagree_are_dropped() -> None:
 MIXED = ["--speakers", "1", "--mbrola-speakers", "3", "--utterances-per-speaker", "6", "--seed", "3"]
 
 
-def _require_mbrola(speakers: int) -> None:
-    """Skip without espeak-ng + MBROLA, unless the test command (which installs them) runs."""
-    try:
-        synthesizers.check_installed(synthesizers.make_speakers(0, speakers))
-    except FileNotFoundError as missing:
-        if os.environ.get("AUDIO_DISTILBERT_REQUIRE_MBROLA"):  # scripts/dev.sh test installs them
-            raise
-        pytest.skip(str(missing))
-
-
 @pytest.fixture(scope="module")
 def mixed_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One flite speaker and three espeak-ng + MBROLA ones (us1, us2, en1)."""
-    _require_mbrola(3)
+    require_mbrola(3)
     return _built(tmp_path_factory, "mixed", MIXED, 24)
 
 
@@ -157,15 +191,20 @@ def test_mbrola_scripts_map_onto_the_41_classes_or_name_the_symbol(tmp_path: Pat
         synthesizers.make_speakers(1, 10)
 
 
-def test_a_test_only_corpus_of_another_engine(tmp_path: Path) -> None:
-    """The demo's unseen-engine speakers: MBROLA only, every utterance in the test split."""
-    from distilbert_corpus.corpus import build_corpus
+def test_a_test_only_corpus_of_another_synthesizer(tmp_path: Path) -> None:
+    """The demo's unseen-synthesizer speakers: MBROLA only, ids of their own, every utterance in the test split,
+    reading the unseen vocabulary."""
+    from distilbert_corpus.corpus import build_corpus, transcripts
+    from distilbert_corpus.text import content_words, vocabulary_of
 
-    _require_mbrola(2)
-    report = build_corpus(tmp_path, 0, 2, test_speakers=2, mbrola_speakers=2)
-    assert report.train_speakers == () and report.test_speakers == (100, 101) and report.utterances == 4
+    require_mbrola(2)
+    report = build_corpus(tmp_path, 0, 2, test_speakers=2, mbrola_speakers=2, test_vocabulary="unseen",
+                          first_speaker_id=200)
+    assert report.train_speakers == () and report.test_speakers == (200, 201) and report.utterances == 4
     assert (tmp_path / "cpc_phone" / "train_split.txt").read_text() == ""
     assert sorted((tmp_path / "cpc_phone" / "test_split.txt").read_text().split()) == sorted(_labels(tmp_path))
+    words = set().union(*(content_words(t) for t in transcripts(tmp_path).values()))
+    assert {vocabulary_of(w) for w in words} == {"unseen"}
     with pytest.raises(ValueError, match=r"--speakers 0: expected 1..12 \(0 with --mbrola-speakers\)"):
         synthesizers.make_speakers(0, 0)
 
