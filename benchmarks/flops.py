@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from upstream_distilbert.config import ModelConfig
-from upstream_distilbert.expert import chunk_sizes
+from upstream_distilbert.options import chunk_sizes
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from torch import nn
 
-from downstream_hooks.compat import apply_s3prl_compat
 from downstream_hooks.registration import register_in_process
 from upstream_distilbert.checkpoint import STUDENT_FORMAT, CheckpointError, atomic_save
 from upstream_distilbert.config import ModelConfig, TransformerConfig
+from upstream_distilbert.errors import InputError
 from upstream_distilbert.expert import UpstreamExpert
 from upstream_distilbert.mockingjay_states import TRANSFORMER_KEYS
-from upstream_distilbert.s3prl_states import read_states
+from upstream_distilbert.s3prl_states import read_states, s3prl_checkpoints_allowed
 
 from .flops import EncoderShape
 
@@ -45,14 +45,24 @@ def detect_expert(ckpt: str | Path) -> str:
                           f"checkpoint (keys {sorted(map(str, state))}); name its s3prl hub entry with --teacher-expert")
 
 
-def load_measured(ckpt: str | Path, expert: str | None = None, name: str = "") -> Measured:
-    """Load `ckpt` through s3prl's hub entry `expert` (detected when None), in eval mode."""
+def load_measured(ckpt: str | Path, expert: str | None = None, name: str = "", trust_pickle: bool = False) -> Measured:
+    """Load `ckpt` through s3prl's hub entry `expert` (detected when None), in eval mode. The file is read
+    weights-only first whatever the entry (s3prl's mockingjay_local unpickles it whole), and refused if it holds
+    more than weights, unless `trust_pickle`."""
     import s3prl.hub
 
-    apply_s3prl_compat()  # mockingjay_local loads s3prl's own checkpoint with torch's default, weights-only
     register_in_process()
-    expert = expert or detect_expert(ckpt)
-    upstream = getattr(s3prl.hub, expert)(ckpt=str(ckpt)).eval()
+    if not trust_pickle:
+        try:
+            detected = detect_expert(ckpt)
+        except CheckpointError as error:
+            raise CheckpointError(f"{error}; if you trust the file, --trust-pickle lets s3prl unpickle it "
+                                  "(which runs whatever code it names)") from error
+        expert = expert or detected
+    elif expert is None:
+        raise InputError(f"{ckpt}: with --trust-pickle name the file's s3prl hub entry with --teacher-expert")
+    with s3prl_checkpoints_allowed():  # s3prl's upstreams call torch.load without choosing
+        upstream = getattr(s3prl.hub, expert)(ckpt=str(ckpt)).eval()
     if isinstance(upstream, UpstreamExpert):
         return Measured(name or expert, upstream, upstream.model.encoder, EncoderShape.of(upstream.model.config),
                         upstream.chunk_length)
@@ -60,7 +70,7 @@ def load_measured(ckpt: str | Path, expert: str | None = None, name: str = "") -
         builder = upstream.transformer
         shape = EncoderShape.of_mockingjay(builder.config["transformer"], builder.inp_dim)
         return Measured(name or expert, upstream, builder.model, shape, builder.max_input_length, equal_chunks=False)
-    raise ValueError(f"{ckpt}: benchmarks know the shapes of distilbert and mockingjay-family upstreams, not {expert}")
+    raise InputError(f"{ckpt}: benchmarks know the shapes of distilbert and mockingjay-family upstreams, not {expert}")
 
 
 def mockingjay_transformer(t: TransformerConfig) -> dict:

@@ -1,6 +1,6 @@
 """Render benchmarks/results/*.json as the README's figures table (between its bench markers).
 
-    bash scripts/dev.sh exec python -m distilbert_benchmarks.report [--write README.md]
+    bash scripts/dev.sh exec python -m distilbert_benchmarks.report [--write docs/experiments/benchmarks.md]
 """
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def render(results: Path = RESULTS) -> str:
     training = json.loads((results / "training.json").read_text())
     scaling = json.loads((results / "scaling.json").read_text())
     lines = [f"Measured by `python -m distilbert_benchmarks.run_all` ({speed['threads']} threads; weights: "
-             f"{speed['weights']}); regenerate this table with `python -m distilbert_benchmarks.report --write README.md`.",
+             f"{speed['weights']}); regenerate this table with `python -m distilbert_benchmarks.report --write docs/experiments/benchmarks.md`.",
              "", *_speed_rows(speed), "",
              f"- size ratio {speed['size_ratio']:.2f}x, speedup {speed['speedup']:.2f}x (teacher/student, 10 s inputs)",
              f"- student transformer at {speed['student_efficiency']:.0%} of the measured fp32 GEMM rate "

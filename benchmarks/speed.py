@@ -9,7 +9,9 @@ from pathlib import Path
 
 import torch
 
+from upstream_distilbert.atomic import atomic_write_text
 from upstream_distilbert.checkpoint import load_student
+from upstream_distilbert.errors import InputError
 
 from .flops import flops_per_audio_second
 from .models import Measured, load_measured, write_mockingjay_like
@@ -81,7 +83,8 @@ def precisions_and_onnx(student_ckpt: str, repeats: int, folder: Path) -> tuple[
     8, timed round-robin, with the shares of its time in linear layers, attention and the rest at batch 8; and its
     ONNX export (fp32 and ONNX Runtime's int8) against the torch expert on the same whole inputs (ONNX runs inputs
     whole) at both batches, with the largest absolute difference of the fp32 file's hidden states from torch's."""
-    from upstream_distilbert.expert import ExpertOptions, UpstreamExpert
+    from upstream_distilbert.expert import UpstreamExpert
+    from upstream_distilbert.options import ExpertOptions
     from upstream_distilbert.onnx_export import OnnxEncoder, export_onnx, quantize_onnx
     from upstream_distilbert.precision import PRECISIONS, bf16_supported
 
@@ -94,8 +97,9 @@ def precisions_and_onnx(student_ckpt: str, repeats: int, folder: Path) -> tuple[
     precisions: dict = {p: {"runs": []} if p in usable else None for p in PRECISIONS}
     whole = expert(max_input_length=0)
     fp32_file = export_onnx(whole.model, folder / "student.onnx")
-    runtimes = {"onnx": OnnxEncoder(fp32_file, whole.model),
-                "onnx_int8": OnnxEncoder(quantize_onnx(fp32_file, folder / "student-int8.onnx"), whole.model),
+    runtimes = {"onnx": OnnxEncoder(fp32_file, whole.model, max_input_length=0),
+                "onnx_int8": OnnxEncoder(quantize_onnx(fp32_file, folder / "student-int8.onnx"), whole.model,
+                                         max_input_length=0),
                 "torch": whole}
     onnx: dict = {"runs": []}
     with torch.inference_mode():
@@ -128,13 +132,13 @@ def _headline(result: dict) -> float:
 
 
 def bench(teacher_ckpt: str, student_ckpt: str, max_seconds: float = 30.0, repeats: int = 5,
-          teacher_expert: str | None = None) -> dict:
+          teacher_expert: str | None = None, trust_pickle: bool = False) -> dict:
     """Measure teacher, student and s3prl's Mockingjay at the student's size; return the JSON document."""
     torch.manual_seed(0)
     lengths = tuple(s for s in LENGTHS if s <= max_seconds) or (max_seconds,)
     if HEADLINE[0] not in lengths:
-        raise ValueError(f"--seconds {max_seconds}: the headline figures are taken at {HEADLINE[0]} s; use >= 10")
-    teacher = load_measured(teacher_ckpt, teacher_expert, "teacher")
+        raise InputError(f"--seconds {max_seconds}: the headline figures are taken at {HEADLINE[0]} s; use >= 10")
+    teacher = load_measured(teacher_ckpt, teacher_expert, "teacher", trust_pickle)
     student = load_measured(student_ckpt, "distilbert_local", "student")
     with tempfile.TemporaryDirectory() as tmp:
         peer_ckpt = write_mockingjay_like(load_student(student_ckpt).config, student.chunk, Path(tmp) / "peer.ckpt")
@@ -164,11 +168,9 @@ def bench(teacher_ckpt: str, student_ckpt: str, max_seconds: float = 30.0, repea
 
 def run(args: argparse.Namespace) -> dict:
     """`audio-distilbert bench` (its flags are defined by the command line, which imports this module only then)."""
-    doc = bench(args.teacher, args.student, args.seconds, args.repeats, args.teacher_expert)
-    text = json.dumps(doc, indent=2)
+    doc = bench(args.teacher, args.student, args.seconds, args.repeats, args.teacher_expert, args.trust_pickle)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
+        atomic_write_text(args.json, json.dumps(doc, indent=2) + "\n")
     print(summary(doc))
     return doc
 

@@ -39,7 +39,7 @@ def _batch(batch: int, frames: int, dim: int) -> tuple[torch.Tensor, torch.Tenso
 
 def distillation_step(teacher_ckpt: str | None, student_ckpt: str, batch: int, frames: int,
                       gradient_checkpointing: bool = False) -> Callable[[], None]:
-    """The student's step distilling from `teacher_ckpt` (prediction + reconstruction, the seed's 5:2), or with
+    """The student's step distilling from `teacher_ckpt` (prediction + reconstruction, the original implementation's 5:2), or with
     `teacher_ckpt=None` plain masked acoustic modelling of the model in `student_ckpt` (a teacher's own training);
     `gradient_checkpointing` recomputes the trained model's attention in its backward pass."""
     config = load_student(student_ckpt).config

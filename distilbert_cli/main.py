@@ -10,11 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from downstream_hooks.patching import S3prlMismatch
-from downstream_hooks.registration import UserEdited
-
-# Errors that report something about the user's input or machine, not a bug of ours.
-USER_ERRORS = (ValueError, OSError, S3prlMismatch, UserEdited)
+from upstream_distilbert.errors import InputError, UserError
 
 
 def _s3prl(args: argparse.Namespace) -> None:
@@ -27,18 +23,26 @@ def _s3prl(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from distilbert_pretrain.export import student_of_states
+    from distilbert_pretrain.export import student_of_states, teacher_record
     from upstream_distilbert.checkpoint import STUDENT_FORMAT, load_student, read_checkpoint, save_student
 
     if not (args.output or args.onnx):
-        raise ValueError("export: nothing to write; give -o STUDENT_CKPT, --onnx FILE.onnx, or both")
+        raise InputError("export: nothing to write; give -o STUDENT_CKPT, --onnx FILE.onnx, or both")
+    if Path(args.states).is_dir():  # a run folder: its checkpoint with the most steps
+        from upstream_distilbert.s3prl_states import newest_states
+
+        args.states = str(newest_states(args.states))
+        print(f"exporting {args.states}")
     try:
-        is_student = read_checkpoint(args.states).get("format") == STUDENT_FORMAT
+        ours = read_checkpoint(args.states)
     except ValueError:  # not weights-only readable as ours: an s3prl states file (read with its allow-list)
-        is_student = False
-    model = load_student(args.states) if is_student else student_of_states(args.states)
+        ours = {}
+    if ours.get("format") == STUDENT_FORMAT:
+        model, teacher = load_student(args.states), ours.get("teacher")
+    else:
+        model, teacher = student_of_states(args.states), teacher_record(args.states)
     if args.output:
-        print(f"wrote {save_student(model, args.output)}")
+        print(f"wrote {save_student(model, args.output, teacher)}")
     if args.onnx:
         from upstream_distilbert.onnx_export import export_onnx
 
@@ -54,6 +58,10 @@ def _convert(args: argparse.Namespace) -> None:
     if args.audio_config:
         import yaml
 
+        from upstream_distilbert.errors import MissingError
+
+        if not Path(args.audio_config).is_file():
+            raise MissingError(f"--audio-config {args.audio_config}: no such file")
         audio = yaml.safe_load(Path(args.audio_config).read_text())
         audio = audio.get("audio", audio) if isinstance(audio, dict) else audio
     model = convert_states(args.states, args.output, args.trust_pickle, audio)
@@ -68,18 +76,21 @@ def _corpus(args: argparse.Namespace) -> None:
     from distilbert_corpus.corpus import build_corpus
 
     report = build_corpus(args.out, args.speakers, args.utterances_per_speaker, args.seed, args.jobs,
-                          mbrola_speakers=args.mbrola_speakers, festival_speakers=args.festival_speakers)
+                          mbrola_speakers=args.mbrola_speakers, festival_speakers=args.festival_speakers,
+                          text=args.text, test_vocabulary=args.test_vocabulary,
+                          first_speaker_id=args.first_speaker_id)
     print(f"{report.utterances} utterances ({report.seconds / 60:.1f} min) in {args.out}; {report.dropped} dropped "
           f"(labels and audio disagreed by more than 2 frames); train speakers {list(report.train_speakers)}, "
           f"held-out test speakers {list(report.test_speakers)}")
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from .demo import run_demo
+    from .demo import make_plan, run_demo
     from .report import table
 
     precisions = () if args.precisions is None else tuple(dict.fromkeys(args.precisions or ("bf16", "int8")))
-    results = run_demo(args.workdir, args.quick, args.retrain_teacher, args.seeds, precisions)
+    plan = make_plan(args.quick, args.retrain_teacher, args.seeds, args.text)
+    results = run_demo(args.workdir, plan, args.quick, precisions)
     print(table(results))
     print(f"wrote {Path(args.workdir) / 'results.json'} and {Path(args.workdir) / 'results.png'}")
 
@@ -130,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "s3prl",
-        help="register the plugin in the installed s3prl (for its literal run_*.py commands), undo it, or show it",
+        help="register the plugin in the installed s3prl (for its literal run_pretrain.py and run_downstream.py), undo it, or show it",
         description="install: make `python run_downstream.py -u distilbert_local` and `python run_pretrain.py -u "
         "distilbert` (run from the s3prl package folder) and `s3prl.hub.distilbert_local` work; uninstall: restore "
         "s3prl's files exactly; status: show. Files you edited there are never overwritten or deleted.",
@@ -147,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = sub.add_parser("export", help="write the student of a distilbert states-N.ckpt as a student file, or "
                                       "a student as ONNX")
-    p.add_argument("states", help="a states-N.ckpt of `run_pretrain.py -u distilbert`, or a student file (for --onnx)")
+    p.add_argument("states", help="a states-N.ckpt of `run_pretrain.py -u distilbert` or its run folder (the checkpoint "
+                                  "with the most steps), or a student file (for --onnx)")
     p.add_argument("-o", "--output", help="the student file to write (student.ckpt)")
     p.add_argument("--onnx", help="also write the encoder as ONNX (features and padding mask in, every hidden state "
                                   "out; dynamic batch and time)")
@@ -169,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_convert)
 
     p = sub.add_parser("corpus", help="the built-in synthesized corpus with exact phone labels (flite, MBROLA, festival)")
-    p.add_argument("out", help="output folder: LibriSpeech/, cpc_phone/, len_for_bucket/")
+    p.add_argument("out", help="output folder: LibriSpeech/ (audio, transcripts), cpc_phone/, len_for_bucket/, asr/")
     p.add_argument("--speakers", type=int, default=8, help="flite voices x pitch/rate variants (1..12)")
     p.add_argument("--mbrola-speakers", type=int, default=0,
                    help="extra espeak-ng + MBROLA speakers (0..9); `bash scripts/dev.sh mbrola` installs them")
@@ -178,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--utterances-per-speaker", type=int, default=120)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes")
+    p.add_argument("--text", choices=["open", "grammar"], default="open",
+                   help="open: sentences of about 18,500 frequent English words, the held-out speakers' from words "
+                        "no training sentence has; grammar: the original 140-word grammar (earlier figures)")
+    p.add_argument("--test-vocabulary", choices=["held_out", "unseen"], default="held_out",
+                   help="the open text's vocabulary of the held-out speakers (unseen: the demo's unseen-synthesizer "
+                        "test set)")
+    p.add_argument("--first-speaker-id", type=int, default=100, help="speaker ids count up from here")
     p.set_defaults(func=_corpus)
 
     p = sub.add_parser("demo", help="the whole job on the built-in corpus: teacher, student, phone_linear, timing")
@@ -190,10 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precisions", nargs="*", choices=["bf16", "int8"], metavar="{bf16,int8}",
                    help="also the student at these precisions (none named: both): its heads on those features, and "
                         "heads trained on them")
+    p.add_argument("--text", choices=["open", "grammar"],
+                   help="what the corpus's speakers read (default open; grammar reproduces the earlier figures)")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("prepare", help="s3prl's length CSVs (<set>.csv) for a LibriSpeech-layout folder")
-    p.add_argument("root", help="LIBRISPEECH_ROOT, holding <set>/<speaker>/<chapter>/*.flac")
+    p.add_argument("root", help="LIBRISPEECH_ROOT, holding <set>/<speaker>/<chapter>/<utterance>.flac")
     p.add_argument("--out", required=True, help="folder for the CSVs (s3prl's len_for_bucket)")
     p.add_argument("--phones", help="also check this cpc_phone folder against the audio")
     p.set_defaults(func=_prepare)
@@ -215,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="size, FLOPs, speed and efficiency of teacher and student, in one run")
     p.add_argument("--teacher", required=True, help="teacher checkpoint: a student file or s3prl Mockingjay states")
     p.add_argument("--teacher-expert", help="s3prl hub entry for the teacher (default: detected)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="let s3prl unpickle a teacher file that holds more than weights (runs code the file names; "
+                        "only for files you trust). Without it the file is read weights-only first, and refused")
     p.add_argument("--student", required=True, help="student file (audio-distilbert export)")
     p.add_argument("--seconds", type=float, default=30.0, help="longest input measured (of 1, 10, 30 s)")
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per point (median), after one warm-up")
@@ -239,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     try:
         _run(argv)
-    except USER_ERRORS as error:
+    except UserError as error:  # the input is at fault; anything else is a bug of ours: its traceback shows
         if debug:
             raise
         print(f"audio-distilbert: error: {error}", file=sys.stderr)

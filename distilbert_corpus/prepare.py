@@ -11,8 +11,13 @@ import pandas as pd
 import soundfile
 from tqdm import tqdm
 
-from upstream_distilbert.audio_files import AudioProblems, audio_file_samples, audio_files
+from upstream_distilbert.audio_files import (
+    AudioProblems,
+    audio_file_samples,
+    audio_files,
+)
 from upstream_distilbert.config import AudioConfig
+from upstream_distilbert.errors import InputError, MissingError
 
 FRONT_END = AudioConfig()  # 16 kHz, 25 ms windows every 10 ms: what every model here reads
 
@@ -56,7 +61,7 @@ def check_cpc_phone(root: str | Path, phone_path: str | Path, tolerance_frames: 
     labels_file = phone_path / "converted_aligned_phones.txt"
     for needed in (labels_file, phone_path / "train_split.txt", phone_path / "test_split.txt"):
         if not needed.is_file():
-            raise FileNotFoundError(f"{needed}: missing from the cpc_phone folder")
+            raise MissingError(f"{needed}: missing from the cpc_phone folder")
     audio = {p.stem: p for p in audio_files(root)}
     labels: dict[str, list[str]] = {}
     for line in labels_file.read_text().splitlines():
@@ -83,5 +88,5 @@ def check_cpc_phone(root: str | Path, phone_path: str | Path, tolerance_frames: 
                                 f"{audio[utt]} {frames} frames of 10 ms")
     if problems:
         shown = "\n  ".join(problems[:10]) + (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else "")
-        raise ValueError(f"{phone_path}: {len(problems)} problem(s):\n  {shown}")
+        raise InputError(f"{phone_path}: {len(problems)} problem(s):\n  {shown}")
     return checked

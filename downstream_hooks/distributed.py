@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from upstream_distilbert.errors import InputError, UnsupportedError
+
 from .patching import require
 
 
@@ -39,9 +41,9 @@ class Rank:
         try:
             rank = cls(int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0")), int(os.environ["WORLD_SIZE"]))
         except ValueError as error:
-            raise ValueError(f"torchrun's RANK/LOCAL_RANK/WORLD_SIZE must be integers ({error})") from error
+            raise InputError(f"torchrun's RANK/LOCAL_RANK/WORLD_SIZE must be integers ({error})") from error
         if not 0 <= rank.rank < rank.world_size:
-            raise ValueError(f"RANK={rank.rank}: expected 0..{rank.world_size - 1} for WORLD_SIZE={rank.world_size}")
+            raise InputError(f"RANK={rank.rank}: expected 0..{rank.world_size - 1} for WORLD_SIZE={rank.world_size}")
         return rank
 
 
@@ -49,7 +51,7 @@ def start_process_group(rank: Rank, device: str) -> None:
     """Join torchrun's job: nccl with this local rank's GPU for a CUDA device, gloo otherwise."""
     if str(device).startswith("cuda"):
         if torch.cuda.device_count() <= rank.local_rank:
-            raise RuntimeError(f"LOCAL_RANK={rank.local_rank}: this machine has {torch.cuda.device_count()} GPU(s); "
+            raise UnsupportedError(f"LOCAL_RANK={rank.local_rank}: this machine has {torch.cuda.device_count()} GPU(s); "
                                "start at most one process per GPU (--nproc_per_node)")
         torch.cuda.set_device(rank.local_rank)
         dist.init_process_group("nccl")

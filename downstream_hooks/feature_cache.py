@@ -7,14 +7,15 @@ step. `audio-distilbert downstream --feature-cache DIR` wraps the upstream that 
 its output is written to `DIR/<upstream key>/<waveform sha1>.pt` (atomically, weights-only loadable), and later
 batches, in this run or another with another seed, are assembled from those files; the first `MEMORY_BYTES` of
 entries are also kept in memory, so that a corpus of that size is read from disk once per run. The key
-covers the upstream's name, a digest of its checkpoint file and its model config, so another model never reads
-this one's features.
+covers everything that determines the features (`upstream_key`): another model, checkpoint, setting, version of our
+code or of the packages that compute them never reads this one's features.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import os
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -22,37 +23,64 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
+from upstream_distilbert.atomic import atomic_write
+from upstream_distilbert.digest import file_digest, path_digest
+from upstream_distilbert.errors import InputError
+
 from .patching import require
 
 Output = dict[str, Any]
 MEMORY_BYTES = 4 << 30  # entries kept in memory as well, at most: beyond it they are read back from their files
 
 
-def file_digest(path: str | Path) -> str:
-    """sha256 of a file's bytes."""
+def weights_digest(model: nn.Module) -> str:
+    """sha256 of every parameter and buffer (name, dtype, shape, bytes): what a checkpoint given as a URL or a hub
+    name actually loaded, whatever its string says."""
     digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
     return digest.hexdigest()
 
 
-def upstream_key(upstream: str, ckpt: str | None, model_config: str | None) -> str:
-    """A folder name for one upstream: its hub name, its checkpoint's and its model config's contents."""
+def code_digest() -> str:
+    """sha256 of the source of our upstream package and of this cache: a change to the features, CMVN, chunking
+    or how outputs are stored makes new entries."""
+    import upstream_distilbert
+
+    digest = hashlib.sha256()
+    for path in [*sorted(Path(upstream_distilbert.__file__).parent.glob("*.py")), Path(__file__)]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def upstream_key(upstream: str, ckpt: str | None, model_config: str | None, model: nn.Module) -> str:
+    """A folder name for one upstream, from everything that determines its features: the hub name, the contents
+    of its checkpoint (file or folder) and model config (`-g`), the weights it loaded and our model's config where
+    it is ours (a URL or hub name is only a string), our code, and the versions of the packages that compute them
+    (s3prl's `fbank` has no weights: its code and s3prl's version are its key)."""
+    config = getattr(getattr(model, "model", None), "config", None)
+    options = getattr(model, "options", None)
     parts = {
         "upstream": upstream,
-        "ckpt": file_digest(ckpt) if ckpt and Path(ckpt).is_file() else ckpt,
+        "ckpt": path_digest(ckpt) if ckpt and Path(ckpt).exists() else ckpt,
         "model_config": file_digest(model_config) if model_config and Path(model_config).is_file() else model_config,
+        "weights": weights_digest(model),
+        "config": config.to_dict() if hasattr(config, "to_dict") else None,
+        "options": dataclasses.asdict(options) if dataclasses.is_dataclass(options) else None,
+        "chunk_length": getattr(model, "chunk_length", None),
+        "code": code_digest(),
+        "versions": {name: version(name) for name in ("audio-distilbert", "s3prl", "torch", "torchaudio")},
     }
-    return f"{upstream}-{hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]}"
+    return f"{upstream}-{hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]}"
 
 
 def _save(output: Output, path: Path) -> None:
-    """torch.save to a temporary file, then rename: a killed run leaves no half-written entry under its name.
-    No fsync, unlike checkpoints: an entry lost to a power failure is simply computed again."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(output, tmp)
-    os.replace(tmp, path)
+    """Written atomically (a unique temporary file, renamed; removed if the save fails): a killed run leaves no
+    half-written entry under its name. No fsync, unlike checkpoints: an entry lost to a power failure is simply
+    computed again."""
+    atomic_write(path, lambda file: torch.save(output, file), fsync=False)
 
 
 def _unbatch(value: Any) -> Any:
@@ -92,7 +120,7 @@ class CachedUpstream(nn.Module):
 
     def train(self, mode: bool = True) -> "CachedUpstream":
         if mode:
-            raise RuntimeError("--feature-cache is for a frozen upstream; it cannot be trained (-f)")
+            raise InputError("--feature-cache is for a frozen upstream; it cannot be trained (-f)")
         return super().train(False)
 
     def _one(self, wav: Tensor) -> Output:
@@ -126,10 +154,11 @@ def cached_runner(base: type, root: Path) -> type:
     class Runner(base):
         def _get_upstream(self):
             if self.args.upstream_trainable:
-                raise ValueError("--feature-cache: the upstream is fine-tuned here (-f), so its features change "
+                raise InputError("--feature-cache: the upstream is fine-tuned here (-f), so its features change "
                                  "with every step; drop one of them")
             entry = super()._get_upstream()
-            key = upstream_key(self.args.upstream, self.args.upstream_ckpt, self.args.upstream_model_config)
+            key = upstream_key(self.args.upstream, self.args.upstream_ckpt, self.args.upstream_model_config,
+                               entry.model)
             entry.model = CachedUpstream(entry.model, root / key)
             print(f"[audio-distilbert] - upstream features cached in {root / key}")
             return entry

@@ -5,10 +5,12 @@ from __future__ import annotations
 import types
 from typing import Any
 
+from upstream_distilbert.errors import UnsupportedError
+
 SUPPORTED_S3PRL = "0.4.18"
 
 
-class S3prlMismatch(RuntimeError):
+class S3prlMismatch(UnsupportedError):
     """The installed s3prl does not have what this plugin patches or extends."""
 
 

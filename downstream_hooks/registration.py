@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from upstream_distilbert.atomic import atomic_write_text
+from upstream_distilbert.errors import RefusedError, UserError
 
 from .patching import SUPPORTED_S3PRL, S3prlMismatch
 
@@ -35,15 +37,25 @@ HUB_BLOCK = (
     "\n" + BLOCK_BEGIN
     + "try:  # without audio-distilbert installed, s3prl's hub simply lacks our entries\n"
     "    from upstream_distilbert.hubconf import *  # noqa: F401,F403\n"
-    "    from upstream_distilbert.s3prl_states import allow_s3prl_checkpoints as _allow\n"
-    "    _allow()  # s3prl's own checkpoints (resume, mockingjay_local) load weights-only\n"
     "except ModuleNotFoundError as _missing:\n"
     "    if _missing.name != 'upstream_distilbert':\n"
     "        raise\n"
     + BLOCK_END
 )
-# What earlier versions wrote: recognised as ours, so install upgrades it and uninstall removes it.
-LEGACY_HUB_BLOCKS = ("\n" + BLOCK_BEGIN + "from upstream_distilbert.hubconf import *  # noqa: F401,F403\n" + BLOCK_END,)
+# What earlier versions wrote: recognised as ours, so install upgrades it and uninstall removes it. (The second
+# also widened torch's weights-only allow-list for every process that imported s3prl's hub.)
+LEGACY_HUB_BLOCKS = (
+    "\n" + BLOCK_BEGIN + "from upstream_distilbert.hubconf import *  # noqa: F401,F403\n" + BLOCK_END,
+    "\n" + BLOCK_BEGIN
+    + "try:  # without audio-distilbert installed, s3prl's hub simply lacks our entries\n"
+    "    from upstream_distilbert.hubconf import *  # noqa: F401,F403\n"
+    "    from upstream_distilbert.s3prl_states import allow_s3prl_checkpoints as _allow\n"
+    "    _allow()  # s3prl's own checkpoints (resume, mockingjay_local) load weights-only\n"
+    "except ModuleNotFoundError as _missing:\n"
+    "    if _missing.name != 'upstream_distilbert':\n"
+    "        raise\n"
+    + BLOCK_END,
+)
 
 PRETRAIN_NAME = "distilbert"
 PRETRAIN_MARKER = ".installed-by-audio-distilbert"
@@ -66,7 +78,7 @@ CONFIG_FILES = ("config_model.yaml", "config_runner.yaml")
 STAGING_PREFIX = f".{PRETRAIN_NAME}.audio-distilbert-"  # half-built or half-removed copies of the folder
 
 
-class UserEdited(RuntimeError):
+class UserEdited(UserError, RuntimeError):
     """A file this plugin wrote into s3prl was changed by someone else: it is left alone."""
 
 
@@ -100,22 +112,6 @@ def pretrain_config_dir() -> Path:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path` and rename it over `path`, keeping `path`'s permissions."""
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _pretrain_files() -> dict[str, bytes]:
@@ -201,7 +197,7 @@ def install(root: Path | None = None, force: bool = False) -> Status:
     target = root / "pretrain" / PRETRAIN_NAME
     ours = _ours_untouched(target) if target.exists() else True
     if ours is None:
-        raise FileExistsError(f"{target}: exists and was not made by audio-distilbert; not overwriting it")
+        raise RefusedError(f"{target}: exists and was not made by audio-distilbert; not overwriting it")
     if ours is False:
         raise UserEdited(f"{target}: files audio-distilbert wrote there were edited since; not overwriting them. "
                          "Keep your changes elsewhere, remove the folder, then run this again")
@@ -220,7 +216,7 @@ def install(root: Path | None = None, force: bool = False) -> Status:
         staging.rename(target)
         _clear_staging(root)
     if hub != wanted:
-        _atomic_write_text(hub_path, wanted)
+        atomic_write_text(hub_path, wanted)
     return status(root)
 
 
@@ -242,7 +238,7 @@ def uninstall(root: Path | None = None) -> Status:
     hub = hub_path.read_text()
     without = _hub_without_our_block(hub, hub_path)
     if without != hub:
-        _atomic_write_text(hub_path, without)
+        atomic_write_text(hub_path, without)
     return status(root)
 
 
@@ -250,6 +246,7 @@ def register_in_process() -> None:
     """Expose our hub entries on the imported `s3prl.hub`, and our pretraining expert as
     `pretrain.distilbert.pretrain_expert` for s3prl's pretraining runner, as the installed files would."""
     import s3prl.hub
+
     from upstream_distilbert import hubconf
 
     for name in hubconf.__all__:

@@ -1,12 +1,14 @@
 """Read what s3prl's runners log: a downstream experiment's `log.log` (s3prl's phone tasks) into a result, the
-best dev accuracy and the test accuracy at that step, the way s3prl reports phone classification; and the
-TensorBoard scalars of any run (training curves)."""
+best dev accuracy and the test accuracy at that step, the way s3prl reports phone classification; the hypotheses
+and references that s3prl's asr task writes, as error rates; and the TensorBoard scalars of any run (curves)."""
 from __future__ import annotations
 
 import math
 import re
 import struct
 from pathlib import Path
+
+from upstream_distilbert.errors import InputError, MissingError
 
 # e.g. "best|libri_phone/dev-|step:500|acc:0.547" (the "best|" mark is optional)
 _LINE = re.compile(r"^(?:best\|)?(?P<task>\w+)/(?P<split>\w+)-\|step:(?P<step>\d+)\|acc:(?P<acc>\S+)$")
@@ -16,7 +18,7 @@ def read_scores(expdir: str | Path) -> dict[str, dict[int, float]]:
     """{split: {step: accuracy}} from `expdir/log.log` (NaN entries, s3prl's mark of an empty split, skipped)."""
     log = Path(expdir) / "log.log"
     if not log.is_file():
-        raise FileNotFoundError(f"{log}: no such log; is {expdir} a run_downstream.py experiment folder?")
+        raise MissingError(f"{log}: no such log; is {expdir} a run_downstream.py experiment folder?")
     scores: dict[str, dict[int, float]] = {}
     for line in log.read_text().splitlines():
         match = _LINE.match(line.strip())
@@ -26,17 +28,41 @@ def read_scores(expdir: str | Path) -> dict[str, dict[int, float]]:
 
 
 def read_results(expdir: str | Path) -> dict:
-    """{best_dev_acc, best_dev_step, test_acc, last_step} from `expdir/log.log`; errors name the file."""
+    """{best_dev_acc, best_dev_step, test_acc, last_step} from `expdir/log.log`, `last_step` the last step with a
+    test evaluation (not a training log line: a run killed during its final evaluation has not reached it);
+    errors name the file."""
     log = Path(expdir) / "log.log"
     scores = read_scores(expdir)
     dev, test = scores.get("dev", {}), scores.get("test", {})
     if not dev:
-        raise ValueError(f"{log}: no dev accuracy lines with a number (expected '<task>/dev-|step:N|acc:X')")
+        raise InputError(f"{log}: no dev accuracy lines with a number (expected '<task>/dev-|step:N|acc:X')")
     best_step = max(dev, key=lambda step: (dev[step], -step))
     if best_step not in test:
-        raise ValueError(f"{log}: no test accuracy at step {best_step}, the best dev step (eval_dataloaders needs test)")
+        raise InputError(f"{log}: no test accuracy at step {best_step}, the best dev step (eval_dataloaders needs test)")
     return {"best_dev_acc": dev[best_step], "best_dev_step": best_step, "test_acc": test[best_step],
-            "last_step": max(max(s) for s in scores.values())}
+            "last_step": max(test)}
+
+
+def read_error_rates(expdir: str | Path, split: str) -> dict[str, float]:
+    """{wer, cer} (fractions) of s3prl asr's `<split>-noLM-hyp.ark` against `<split>-noLM-ref.ark` in `expdir`
+    (one `<utterance> WORDS` line each): word and character edit distances over the reference's words and
+    characters (spaces included), summed over utterances as SUPERB does."""
+    import editdistance
+
+    def lines(kind: str) -> dict[str, str]:
+        path = Path(expdir) / f"{split}-noLM-{kind}.ark"
+        if not path.is_file():
+            raise MissingError(f"{path}: no such file; did s3prl's asr evaluate {split} into {expdir}?")
+        return dict((line.split(" ", 1) + [""])[:2] for line in path.read_text().splitlines() if line.strip())
+
+    hyp, ref = lines("hyp"), lines("ref")
+    if not ref or hyp.keys() != ref.keys():
+        raise InputError(f"{expdir}: {split} hypotheses and references cover different utterances "
+                         f"({len(hyp)} and {len(ref)})")
+    words = sum(editdistance.eval(hyp[u].split(), ref[u].split()) for u in ref)
+    chars = sum(editdistance.eval(" ".join(hyp[u].split()), " ".join(ref[u].split())) for u in ref)
+    return {"wer": words / sum(len(r.split()) for r in ref.values()),
+            "cer": chars / sum(len(" ".join(r.split())) for r in ref.values())}
 
 
 def read_scalars(expdir: str | Path) -> dict[str, dict[int, float]]:
@@ -49,7 +75,7 @@ def read_scalars(expdir: str | Path) -> dict[str, dict[int, float]]:
 
     files = sorted(Path(expdir).glob("events.out.tfevents.*"))
     if not files:
-        raise FileNotFoundError(f"{expdir}: no TensorBoard event files (events.out.tfevents.*)")
+        raise MissingError(f"{expdir}: no TensorBoard event files (events.out.tfevents.*)")
     scalars: dict[str, dict[int, float]] = {}
     for path in files:
         data, offset = path.read_bytes(), 0

@@ -7,11 +7,25 @@ from pathlib import Path
 
 from distilbert_configs import config_path
 
-from .compat import apply_s3prl_compat
-from .distributed import QuietTqdm, Rank, Unlogged, distributed_runner, start_process_group, stop_process_group
+from upstream_distilbert.errors import InputError
+
+from .compat import s3prl_compat
+from .distributed import (
+    QuietTqdm,
+    Rank,
+    Unlogged,
+    distributed_runner,
+    start_process_group,
+    stop_process_group,
+)
 from .feature_cache import cached_runner
 from .patching import module_with, patch, require
-from .registration import PRETRAIN_NAME, pretrain_config_dir, register_in_process, s3prl_dir
+from .registration import (
+    PRETRAIN_NAME,
+    pretrain_config_dir,
+    register_in_process,
+    s3prl_dir,
+)
 
 
 def _flag_value(argv: list[str], *names: str) -> str | None:
@@ -54,15 +68,22 @@ def _pop_flag(argv: list[str], name: str) -> tuple[list[str], str | None]:
 def run_downstream(argv: list[str]) -> None:
     """s3prl's `run_downstream.py` with the same flags, plus `--feature-cache DIR`: a frozen upstream's features
     computed once per utterance and reused by later steps and runs (`feature_cache`)."""
-    apply_s3prl_compat()
     register_in_process()
+    import s3prl.downstream.runner as downstream_runner
     from s3prl import run_downstream as script
+
+    from upstream_distilbert.checkpoint import atomic_save
+
+    # s3prl saves best-states-dev.ckpt and states-N.ckpt with a plain torch.save: a kill mid-save would leave a
+    # truncated file that every later `-m evaluate` fails on. Written atomically, the previous file stays whole.
+    patch(downstream_runner, "torch", module_with(downstream_runner.torch, save=atomic_save))
 
     argv, cache = _pop_flag(argv, "--feature-cache")
     if cache:
         patch(script, "Runner", cached_runner(script.Runner, Path(cache).resolve()))
     sys.argv = ["run_downstream.py", *with_default_downstream_config(argv)]
-    script.main()
+    with s3prl_compat():
+        script.main()
 
 
 def _with_default_pretrain_configs(argv: list[str]) -> list[str]:
@@ -118,7 +139,6 @@ def run_pretrain(argv: list[str]) -> None:
     """s3prl's `run_pretrain.py` with the same flags, from any directory. Its checkpoints are written
     atomically (temporary file, then rename), so a run killed while saving resumes from the previous one.
     Started by torchrun, this process is one DDP rank (see `distributed`)."""
-    apply_s3prl_compat()
     root = s3prl_dir()
     sys.path.insert(0, str(root))  # first: run_pretrain.py imports `pretrain.runner`, `optimizers`, `utility`
     import pretrain.runner
@@ -152,7 +172,7 @@ def run_pretrain(argv: list[str]) -> None:
             args.override = f"{old},,{new_override}" if old else new_override
         total, save = config["runner"].get("total_steps"), config["runner"].get("save_step")
         if isinstance(total, int) and isinstance(save, int) and not save < total:
-            raise ValueError(f"runner.save_step={save}: s3prl's pretraining runner needs it smaller than "
+            raise InputError(f"runner.save_step={save}: s3prl's pretraining runner needs it smaller than "
                              f"runner.total_steps={total}")
         if config["runner"].get("fp16") and not str(args.device).startswith("cuda"):
             print(f"[audio-distilbert] - runner.fp16 is CUDA mixed precision; on --device {args.device} this run "
@@ -163,5 +183,6 @@ def run_pretrain(argv: list[str]) -> None:
 
     patch(script, "get_pretrain_args", parse_and_check)
     sys.argv = ["run_pretrain.py", *_with_default_pretrain_configs(argv)]
-    script.main()
+    with s3prl_compat():
+        script.main()
     stop_process_group()  # not after a failure: the other ranks may never reach its barrier; torchrun stops them

@@ -39,7 +39,7 @@ skip = re.compile(r"^(torch|torchaudio|s3prl)\b")
 with open(sys.argv[1], "rb") as f:
     project = tomllib.load(f)["project"]
 extras = project["optional-dependencies"]
-ours = project["dependencies"] + extras["test"] + extras["onnx"] + extras["notebook"]
+ours = project["dependencies"] + extras["test"] + extras["onnx"] + extras["notebook"] + extras["docs"]
 theirs = [r for r in requires("s3prl") if "extra ==" not in r]
 print("\n".join(r for r in ours + theirs if not skip.match(r)))
 PY
@@ -49,7 +49,7 @@ PY
 }
 
 # The environment's key: the dependency lists and the recipe that installs them, nothing else.
-key=$({ sed -n '/^dependencies = \[/,/^\]/p; /^test = /p; /^onnx = /p; /^notebook = /p' "$repo/pyproject.toml"; declare -f build_env; } |
+key=$({ sed -n '/^dependencies = \[/,/^\]/p; /^test = /p; /^onnx = /p; /^notebook = /p; /^docs = /p' "$repo/pyproject.toml"; declare -f build_env; } |
     sha256sum | cut -c1-16)
 venv="$envs_root/venv-$key"
 
@@ -76,18 +76,9 @@ ensure_env() {
     flock -u 9
 }
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-
-apt_updated=""
-apt_update() {
-    [ -n "$apt_updated" ] && return
-    as_root apt-get update -qq && apt_updated=1
-}
-
-apt_install() {
-    log "installing $* with apt-get"
-    apt_update && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
-}
+# apt_install_any and its helpers (log, as_root, apt-get through a temporary configuration)
+# shellcheck source=scripts/apt_install.sh
+source "$repo/scripts/apt_install.sh"
 
 # System programs the corpus needs: flite (Debian main) renders speech and reports its phone timings; festival
 # with its kal (main) and rab (contrib) diphone voices renders the optional training speakers of a third engine.
@@ -96,39 +87,6 @@ ensure_system_packages() {
     local voices=/usr/share/festival/voices/english
     command -v festival >/dev/null && [ -d "$voices/kal_diphone" ] && [ -d "$voices/rab_diphone" ] ||
         apt_install_any festival festvox-kallpc16k festvox-rablpc16k
-}
-
-# Installs Debian packages. When apt offers some of them from none of the machine's sources (festival's rab voice
-# and mbrola are in Debian contrib, MBROLA's voices in non-free), on Debian only, this first adds those components
-# of the machine's own Debian entries (same URIs, suites and keys; scripts/apt_contrib_sources.py) as one more
-# source list, and removes it again if the update or the install through it fails.
-apt_install_any() {
-    apt_update
-    local pkg unoffered=()
-    for pkg in "$@"; do [ -n "$(apt-cache madison "$pkg" 2>/dev/null)" ] || unoffered+=("$pkg"); done
-    if [ ${#unoffered[@]} -eq 0 ]; then
-        apt_install "$@"
-        return
-    fi
-    local list=/etc/apt/sources.list.d/audio-distilbert-contrib-non-free.sources entries
-    if [ "$(. /etc/os-release && echo "${ID:-}")" != debian ]; then
-        log "apt offers no ${unoffered[*]} and this is not Debian: install $* yourself"
-        return 1
-    fi
-    entries=$(python3 "$repo/scripts/apt_contrib_sources.py")
-    if [ -z "$entries" ]; then
-        log "apt offers no ${unoffered[*]}, and no Debian entry with 'main' for this release was found to add contrib/non-free to"
-        return 1
-    fi
-    log "adding contrib and non-free of this machine's Debian entries to apt's sources ($list)"
-    printf '%s\n' "$entries" | as_root tee "$list" >/dev/null
-    apt_updated=""
-    if ! apt_install "$@"; then
-        log "installing $* through $list failed: removing that source list again"
-        as_root rm -f "$list"
-        as_root apt-get update -qq || true
-        return 1
-    fi
 }
 
 # The corpus's optional extra speakers (`corpus --mbrola-speakers N`): espeak-ng with MBROLA's us1, us2 and en1

@@ -3,17 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from filelock import FileLock
 
 from upstream_distilbert import AudioDistilBert, ModelConfig, TransformerConfig, save_student
 
@@ -25,11 +22,11 @@ os.environ["OMP_NUM_THREADS"] = str(THREADS)
 torch.set_num_threads(THREADS)
 
 
-# The longest file goes first: with `--no-loadscope-reorder` (scripts/dev.sh) pytest-xdist's loadfile scheduler
-# hands out files in collection order; by its default order (most tests first) the one-test wheel file came last and
-# ran alone for its three minutes while the other worker idled. Only that one: the tutorial's test, 1.5 minutes alone,
-# took 3 beside the wheel test (both run corpus, pretraining and phone_linear in subprocesses).
-LONGEST_FIRST = ("test_wheel.py",)
+# The longest files go first: with `--no-loadscope-reorder` (scripts/dev.sh) pytest-xdist's loadfile scheduler
+# hands out files in collection order; by its default order (most tests first) the one-test wheel file (5 minutes)
+# came last and ran alone while the other worker idled. The wheel goes to one worker, the docs (a README quick start
+# of 1.5 minutes) and the tutorial (2.5) to the other, and the many short files fill in behind them.
+LONGEST_FIRST = ("test_wheel.py", "test_docs.py", "test_notebook.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -37,26 +34,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))  # stable: the rest keep their order
 
 
-@contextmanager
-def s3prl_folder_held() -> Iterator[None]:
-    """Hold this environment's s3prl folder: code that installs into it, copies it or digests it runs one at a
-    time, across pytest-xdist workers and across suites run at once on one machine."""
+@pytest.fixture
+def private_s3prl(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the installed s3prl package that this test's subprocesses import instead (PYTHONPATH): tests that
+    install into s3prl (`s3prl install`, the literal run_*.py commands) do it there, so that a killed test run never
+    leaves the shared environment's s3prl patched for later runs and clones. Returns the copy's package folder."""
     from downstream_hooks.registration import s3prl_dir
 
-    key = hashlib.sha256(str(s3prl_dir()).encode()).hexdigest()[:16]
-    with FileLock(Path(tempfile.gettempdir()) / f"audio-distilbert-s3prl-{key}.lock"):
-        yield
+    site = tmp_path_factory.mktemp("site")
+    shutil.copytree(s3prl_dir(), site / "s3prl", ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    return site / "s3prl"
 
 
-@pytest.fixture
-def s3prl_folder_lock() -> Iterator[None]:
-    with s3prl_folder_held():
-        yield
+def require_mbrola(speakers: int = 3) -> None:
+    """Skip a test that needs espeak-ng + MBROLA where they are missing, saying so; where the test command runs
+    (`bash scripts/dev.sh test` installs them and sets AUDIO_DISTILBERT_REQUIRE_MBROLA=1), fail instead."""
+    from distilbert_corpus import synthesizers
 
-
-# The mark of tests that hold the folder throughout (a lock rather than an xdist_group: `--dist loadgroup` does not
-# keep a group on one worker under pytest 9.2 with pytest-xdist 3.8).
-S3PRL_FOLDER = pytest.mark.usefixtures("s3prl_folder_lock")
+    try:
+        synthesizers.check_installed(synthesizers.make_speakers(0, speakers))
+    except FileNotFoundError as missing:
+        if os.environ.get("AUDIO_DISTILBERT_REQUIRE_MBROLA"):
+            raise
+        pytest.skip(f"needs espeak-ng + MBROLA, which plain pytest does not install ({missing}); "
+                    "`bash scripts/dev.sh test` installs them and runs this test")
 
 
 def tiny_config(**transformer: object) -> ModelConfig:

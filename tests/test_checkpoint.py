@@ -83,13 +83,20 @@ def test_missing_corrupt_and_pickled_files_are_clear_errors(student_ckpt: Path, 
     torch.save({"Args": Namespace(a=1)}, pickled)  # what s3prl's runners write: not weights-only
     with pytest.raises(CheckpointError, match=f"{pickled}: cannot be read as a weights-only"):
         load_student(pickled)
-    from upstream_distilbert.s3prl_states import allow_s3prl_checkpoints
+    from upstream_distilbert.s3prl_states import s3prl_checkpoints_allowed
 
-    allow_s3prl_checkpoints()  # allowed for s3prl's own files in this process, still refused in ours
-    with pytest.raises(CheckpointError, match=f"{pickled}: cannot be read as a weights-only"):
-        load_student(pickled)
-    allowed = [g[0] if isinstance(g, tuple) else g for g in torch.serialization.get_safe_globals()]
-    assert Namespace in allowed  # and still allowed for s3prl's files afterwards
+    before = torch.serialization.get_safe_globals()
+    with s3prl_checkpoints_allowed():  # allowed for s3prl's own files here, still refused as ours
+        with pytest.raises(CheckpointError, match=f"{pickled}: key 'Args' holds a argparse.Namespace; our files"):
+            load_student(pickled)
+    assert set(map(str, torch.serialization.get_safe_globals())) == set(map(str, before))  # the allowance ended
+    torch.serialization.add_safe_globals([Namespace])  # someone else's process-wide allowance: still refused
+    try:
+        with pytest.raises(CheckpointError, match="holds a argparse.Namespace"):
+            load_student(pickled)
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(before)
 
 
 class _FailsHalfway:

@@ -140,3 +140,30 @@ def test_extract_refuses_clashing_names_names_a_bad_file_and_skips_finished_ones
     (tmp_path / "out" / "z.pt").unlink()  # as if the run had stopped before z
     assert extract(student_ckpt, wavs, tmp_path / "out") == (1, 1)
     assert (tmp_path / "out" / "x.pt").stat().st_mtime_ns == first
+
+
+def test_extract_refuses_to_continue_a_folder_made_differently(libri: Path, student_ckpt: Path, tmp_path: Path) -> None:
+    """extract.json records checkpoint, layer, precision and chunking; a rerun into that folder with another of
+    them would mix features made differently, so it is refused, naming what differs."""
+    import json
+
+    from upstream_distilbert import AudioDistilBert, save_student
+
+    from .conftest import tiny_config
+
+    wav_dir, out = libri / "test-clean", tmp_path / "out"
+    assert extract(student_ckpt, wav_dir, out, layer=-1) == (2, 0)
+    made = json.loads((out / "extract.json").read_text())
+    assert made["layer"] == 2 and made["precision"] == "fp32" and len(made["ckpt_sha256"]) == 64
+    assert extract(student_ckpt, wav_dir, out, layer=2) == (0, 2)  # the same settings: continues
+    with pytest.raises(FileExistsError, match=r"made with layer 2; this extraction would add files made with layer 1"):
+        extract(student_ckpt, wav_dir, out, layer=1)
+    with pytest.raises(FileExistsError, match="precision 'fp32'.*precision 'int8'"):
+        extract(student_ckpt, wav_dir, out, layer=2, precision="int8")
+    other = save_student(AudioDistilBert(tiny_config()), tmp_path / "other.ckpt")
+    with pytest.raises(FileExistsError, match="ckpt_sha256"):
+        extract(other, wav_dir, out, layer=2)
+    (out / "extract.json").unlink()  # .pt files nobody can vouch for
+    proc = subprocess.run([*cli(), "extract", "--ckpt", str(student_ckpt), "--wav-dir", str(wav_dir), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "holds .pt files but no extract.json" in proc.stderr

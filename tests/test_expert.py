@@ -9,7 +9,8 @@ from s3prl.nn import S3PRLUpstream
 from s3prl.util.pseudo_data import get_pseudo_wavs
 
 from downstream_hooks.registration import register_in_process
-from upstream_distilbert.expert import ExpertOptions, UpstreamExpert
+from upstream_distilbert.expert import UpstreamExpert
+from upstream_distilbert.options import ExpertOptions
 
 EXTRA_SHORT_SEC = 0.05
 
@@ -90,7 +91,7 @@ def test_bad_input_is_a_clear_value_error(student_ckpt: Path, wave, message: str
 
 
 def test_long_inputs_run_in_equal_chunks(student_ckpt: Path, tmp_path: Path) -> None:
-    """With max_input_length=148 a 3 s input (298 frames) runs as independent chunks of 100, 100 and 98 frames
+    """With max_input_length=148 a 3 s input (298 frames) runs as independent chunks of 100, 99 and 99 frames
     (not 148 + 148 + a 2-frame tail); a padded batch still gives each utterance its own result."""
     options = tmp_path / "expert.yaml"
     options.write_text("max_input_length: 148\n")
@@ -101,7 +102,7 @@ def test_long_inputs_run_in_equal_chunks(student_ckpt: Path, tmp_path: Path) -> 
         batch = expert([long, short])["hidden_states"]
         feats = expert.extractor(long)[None]
         assert feats.shape[1] == 298
-        pieces = [expert.model.encoder(feats[:, s:e]) for s, e in ((0, 100), (100, 200), (200, 298))]
+        pieces = [expert.model.encoder(feats[:, s:e]) for s, e in ((0, 100), (100, 199), (199, 298))]
         alone_short = expert([short])["hidden_states"]
     for layer, hidden in enumerate(batch):
         expected = torch.cat([p[layer] for p in pieces], dim=1)
@@ -110,11 +111,19 @@ def test_long_inputs_run_in_equal_chunks(student_ckpt: Path, tmp_path: Path) -> 
 
 
 def test_chunk_sizes_are_equal_without_a_short_tail() -> None:
-    from upstream_distilbert.expert import chunk_sizes
+    """As few chunks of at most the chunk length as possible, their sizes within one frame of each other."""
+    from upstream_distilbert.options import chunk_sizes
+
+    for chunk in (*range(1, 18), 300):
+        for frames in range(1, 1300):
+            sizes = chunk_sizes(frames, chunk)
+            assert sum(sizes) == frames and max(sizes) <= chunk and len(sizes) == -(-frames // chunk)
+            assert max(sizes) - min(sizes) <= 1, (frames, chunk, sizes)
+    assert chunk_sizes(10, 4) == [4, 3, 3] and chunk_sizes(7, 3) == [3, 2, 2]
 
     assert chunk_sizes(301, 300) == [151, 150]
     assert chunk_sizes(600, 300) == [300, 300]
-    assert chunk_sizes(601, 300) == [201, 201, 199]
+    assert chunk_sizes(601, 300) == [201, 200, 200]
     assert chunk_sizes(299, 300) == [299] and chunk_sizes(5000, 0) == [5000]
 
 
@@ -161,12 +170,19 @@ def test_lower_precisions_keep_float32_outputs_close_to_fp32(precision: str, stu
         with pytest.raises(RuntimeError, match="precision bf16: this cpu has no bf16 support"):
             low(waves)
         return
+    dtypes = []  # what the linear layers computed in: bf16 must really run in bf16, not stay fp32 silently
+    linear = next(m for m in low.model.encoder.modules() if isinstance(m, torch.nn.Linear))
+    hook = linear.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
     with torch.no_grad():
         got, expected = low(waves)["hidden_states"], full(waves)["hidden_states"]
+    hook.remove()
+    # bf16: autocast over our own modules; int8: a quantized copy runs, so our fp32 linear layer never does
+    assert dtypes == ([torch.bfloat16] * len(dtypes) if precision == "bf16" else []) and (dtypes or precision == "int8")
     for a, b in zip(got, expected):
         assert a.dtype == torch.float32 and a.shape == b.shape
         cosine = torch.nn.functional.cosine_similarity(a[0], b[0], dim=-1).min().item()
         assert cosine > 0.99, f"{precision}: per-frame cosine to fp32 down to {cosine}"
+    assert not torch.equal(got[-1], expected[-1])  # a lower precision that changed nothing did not run
     options.write_text("precision: fp16\n")
     with pytest.raises(ValueError, match=r"precision must be one of \['fp32', 'bf16', 'int8'\], got 'fp16'"):
         UpstreamExpert(str(student_ckpt), model_config=str(options))

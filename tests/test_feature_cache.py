@@ -61,17 +61,51 @@ def test_cached_features_equal_the_upstreams_and_are_computed_once(phone_corpus:
     third = CachedUpstream(expert, tmp_path)
     third(waves)
     assert third.computed == 1
-    with pytest.raises(RuntimeError, match="frozen upstream"):
+    with pytest.raises(ValueError, match="frozen upstream"):  # a user's mistake (-f with the cache)
         third.train()
 
 
-def test_the_cache_key_follows_the_checkpoints_contents(student_ckpt: Path, tmp_path: Path) -> None:
+def test_the_cache_key_follows_everything_that_makes_the_features(student_ckpt: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key changes with the checkpoint's contents, the expert options (-g), the weights actually loaded (a URL
+    or hub name is only a string), an extractor setting recorded in the file, our code and the packages' versions;
+    a byte-for-byte copy of the same file keeps it. s3prl's fbank (no weights) is keyed by code and versions."""
+    import dataclasses
+
+    import downstream_hooks.feature_cache as cache
+    from upstream_distilbert import load_student, save_student
+
+    def key(ckpt: Path | str, options: Path | None = None, name: str = "distilbert_local") -> str:
+        model = UpstreamExpert(str(ckpt if Path(ckpt).is_file() else student_ckpt),
+                               model_config=str(options) if options else None)
+        return upstream_key(name, str(ckpt), str(options) if options else None, model)
+
     copy = tmp_path / "same.ckpt"
     copy.write_bytes(student_ckpt.read_bytes())
-    assert upstream_key("distilbert_local", str(student_ckpt), None) == upstream_key("distilbert_local", str(copy), None)
+    base = key(student_ckpt)
+    assert key(copy) == base
     copy.write_bytes(student_ckpt.read_bytes() + b"\0")
-    assert upstream_key("distilbert_local", str(student_ckpt), None) != upstream_key("distilbert_local", str(copy), None)
-    assert upstream_key("fbank", None, None) != upstream_key("distilbert_local", None, None)
+    assert key(copy) != base
+    options = tmp_path / "expert.yaml"
+    options.write_text("max_input_length: 50\n")
+    assert key(student_ckpt, options) != base
+    model = load_student(student_ckpt)
+    no_cmvn = dataclasses.replace(model.config, audio=dataclasses.replace(model.config.audio, use_cmvn=False))
+    model.config = no_cmvn  # the same weights, CMVN off: another extractor setting
+    assert key(save_student(model, tmp_path / "no-cmvn.ckpt")) != base
+    url = "https://example.org/student.ckpt"  # the string stays, what it loaded changes
+    assert key(url) == key(url)
+    reloaded = UpstreamExpert(str(student_ckpt))
+    with torch.no_grad():
+        next(reloaded.model.parameters()).add_(1e-3)
+    assert upstream_key("distilbert_url", url, None, reloaded) != key(url)
+    fbank = upstream_key("fbank", None, None, torch.nn.Identity())
+    versions = {"audio-distilbert": "0.1.0", "s3prl": "0.4.19", "torch": "x", "torchaudio": "y"}
+    monkeypatch.setattr(cache, "version", lambda name: versions[name])
+    assert upstream_key("fbank", None, None, torch.nn.Identity()) != fbank  # another s3prl: another fbank
+    monkeypatch.undo()
+    monkeypatch.setattr(cache, "code_digest", lambda: "edited")
+    assert upstream_key("fbank", None, None, torch.nn.Identity()) != fbank  # our code changed
 
 
 def _phone_linear(corpus: Path, ckpt: Path, expdir: Path, *extra: str) -> subprocess.CompletedProcess:

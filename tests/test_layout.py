@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import REPO, cli
 
 # Source folder -> installed package name.
@@ -131,3 +133,21 @@ def test_a_users_mistake_is_one_line_and_exit_2(tmp_path: Path) -> None:
     debug = subprocess.run([*cli(), "export", str(missing), "-o", "s.ckpt", "--debug"], capture_output=True,
                            text=True, timeout=300)
     assert debug.returncode == 1 and "Traceback" in debug.stderr and str(missing) in debug.stderr
+
+
+def test_only_a_users_mistake_is_one_line_a_bug_of_ours_shows_its_traceback(tmp_path: Path, monkeypatch,
+                                                                              capsys) -> None:
+    """The command line reports the errors that say the input is at fault (`UserError`) in one line with exit 2;
+    a ValueError or OSError of our own code is a bug, and goes up with its traceback."""
+    import distilbert_corpus.corpus
+    from distilbert_cli.main import main
+
+    assert main(["corpus", str(tmp_path), "--speakers", "99"]) == 2
+    assert capsys.readouterr().err.strip() == "audio-distilbert: error: --speakers 99: expected 1..12 (0 with --mbrola-speakers)"
+
+    def buggy(*args, **kwargs):
+        raise ValueError("an internal inconsistency")
+
+    monkeypatch.setattr(distilbert_corpus.corpus, "build_corpus", buggy)
+    with pytest.raises(ValueError, match="an internal inconsistency"):
+        main(["corpus", str(tmp_path)])

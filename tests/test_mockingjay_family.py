@@ -10,7 +10,7 @@ import torch
 from upstream_distilbert.checkpoint import CheckpointError
 from upstream_distilbert.mockingjay_states import convert_states, from_mockingjay_states
 
-from .conftest import REPO, S3PRL_FOLDER, cli, run, runner_config, tree_digest, write_yaml
+from .conftest import REPO, cli, run, runner_config, tree_digest, write_yaml
 
 FBANK = {"kaldi": {"feat_type": "fbank", "fbank": {"num_mel_bins": 80}}, "delta": {"order": 0}, "cmvn": {"use_cmvn": True}}
 
@@ -104,8 +104,8 @@ def test_a_weight_without_counterpart_is_named() -> None:
 
 FAMILIES = ("mockingjay", "tera", "audio_albert")
 # One layer of the small teachers' width; it leaves out `audio:` (so it takes the teacher's) and learns by the
-# seed's 5:2 loss.
-SEED_LOSS_STUDENT = {
+# original implementation's 5:2 loss.
+ORIGINAL_LOSS_STUDENT = {
     "transformer": {"hidden_size": 128, "num_hidden_layers": 1, "num_attention_heads": 4, "intermediate_size": 512},
     "task": {"sequence_length": 150},
     "distillation": {"reconstruction_weight": 2.0, "prediction_weight": 5.0},
@@ -137,7 +137,7 @@ def test_convert_gives_the_hidden_states_of_s3prls_expert(family: str, family_st
 
     from upstream_distilbert import hubconf
     from upstream_distilbert.checkpoint import read_checkpoint
-    from upstream_distilbert.s3prl_states import allow_s3prl_checkpoints
+    from upstream_distilbert.s3prl_states import s3prl_checkpoints_allowed
 
     out = tmp_path / f"{family}.ckpt"
     if family == "tera":  # the command once; the same function in-process for the others
@@ -145,8 +145,8 @@ def test_convert_gives_the_hidden_states_of_s3prls_expert(family: str, family_st
     else:
         convert_states(family_states[family], out)
     assert read_checkpoint(out)["format"] == "audio-distilbert-student"  # weights_only=True, nothing allowed
-    allow_s3prl_checkpoints()
-    theirs = getattr(s3prl.hub, f"{family}_local")(ckpt=str(family_states[family])).eval()
+    with s3prl_checkpoints_allowed():
+        theirs = getattr(s3prl.hub, f"{family}_local")(ckpt=str(family_states[family])).eval()
     ours = hubconf.distilbert_local(ckpt=str(out)).eval()
     torch.manual_seed(0)
     waves = [0.1 * torch.randn(24000), 0.1 * torch.randn(16000)]
@@ -159,24 +159,24 @@ def test_convert_gives_the_hidden_states_of_s3prls_expert(family: str, family_st
         assert (x[0] - y[0]).abs().max().item() < 1e-4
 
 
-@S3PRL_FOLDER
-def test_literal_distillation_from_each_family_with_the_seeds_loss(corpus: dict, family_states: dict, tmp_path: Path) -> None:
-    """Each family's checkpoint is the teacher of s3prl's literal `run_pretrain.py -u distilbert` with the seed's
+def test_literal_distillation_from_each_family_with_the_original_loss(corpus: dict, family_states: dict, tmp_path: Path,
+                                                                   private_s3prl: Path) -> None:
+    """Each family's checkpoint is the teacher of s3prl's literal `run_pretrain.py -u distilbert` with the original implementation's
     5:2 loss and init_student; the student takes the teacher's features, exports (recording its crop and the
     states' weights); one student (their files differ only in weights) trains through the literal
-    `run_downstream.py -u distilbert_local`; uninstalling leaves s3prl's folder byte for byte as it was."""
+    `run_downstream.py -u distilbert_local`; uninstalling leaves s3prl's folder byte for byte as it was. (All in a
+    private copy of s3prl.)"""
     from distilbert_cli.main import main
-    from downstream_hooks.registration import s3prl_dir
     from upstream_distilbert.s3prl_states import read_states
 
-    root = s3prl_dir()
+    root = private_s3prl
     before = tree_digest(root)
     runner = runner_config(tmp_path, corpus, 2, 1)
     assert "`run_pretrain.py -u distilbert` (s3prl/pretrain/distilbert/): installed" in run(
         [*cli(), "s3prl", "install"]).stdout
     try:
         for family in FAMILIES:
-            config = {**SEED_LOSS_STUDENT, "teacher": {"expert": f"{family}_local", "ckpt": str(family_states[family]),
+            config = {**ORIGINAL_LOSS_STUDENT, "teacher": {"expert": f"{family}_local", "ckpt": str(family_states[family]),
                                                        "init_student": True}}
             model = write_yaml(tmp_path / f"{family}.yaml", config)
             out = run([sys.executable, "run_pretrain.py", "-u", "distilbert", "-g", str(model), "-c", str(runner),
@@ -204,7 +204,7 @@ def test_prediction_loss_falls_on_a_fixed_batch(family: str, corpus: dict, famil
     """The teacher's reconstruction of the student's masked input is a target the student can learn."""
     from distilbert_pretrain.pretrain_expert import UpstreamPretrainExpert
 
-    config = {**SEED_LOSS_STUDENT, "teacher": {"expert": f"{family}_local", "ckpt": str(family_states[family])}}
+    config = {**ORIGINAL_LOSS_STUDENT, "teacher": {"expert": f"{family}_local", "ckpt": str(family_states[family])}}
     expert = UpstreamPretrainExpert(corpus, config, device="cpu")
     assert expert.teacher.reads_student_features and not expert.teacher.model.training
     batch = next(iter(expert.get_train_dataloader()))
@@ -222,7 +222,7 @@ def test_prediction_loss_falls_on_a_fixed_batch(family: str, corpus: dict, famil
 def test_student_features_that_differ_from_the_teachers_fail_at_start(corpus: dict, family_states: dict) -> None:
     from distilbert_pretrain.pretrain_expert import UpstreamPretrainExpert
 
-    config = {**SEED_LOSS_STUDENT, "audio": {**FBANK, "delta": {"order": 2}},
+    config = {**ORIGINAL_LOSS_STUDENT, "audio": {**FBANK, "delta": {"order": 2}},
               "teacher": {"expert": "tera_local", "ckpt": str(family_states["tera"])}}
     with pytest.raises(ValueError, match=r"predicts other features than the student reads: delta_order: teacher 0, "
                                          r"student 2\. Leave out the student's audio"):

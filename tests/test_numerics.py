@@ -137,9 +137,30 @@ def test_hidden_objective_against_hand_values_ignores_padded_frames() -> None:
     assert losses["hidden_cosine"].item() == pytest.approx(math.log(1 + math.exp(-1)), rel=1e-5)
 
 
+def test_reconstruction_and_prediction_objectives_against_hand_values() -> None:
+    """From a known student prediction, true fbank and teacher prediction: reconstruction is the mean |student -
+    true fbank| and prediction the mean |student - teacher| over the masked bins only. A prediction objective
+    that regressed the true fbank (or reconstruction the teacher) would give the other's value and fail."""
+    model = _model(DistillationConfig(reconstruction_weight=2.0, prediction_weight=5.0))
+    torch.manual_seed(1)
+    masked, lengths = torch.randn(2, 10, 80), torch.tensor([10, 7])
+    label = torch.zeros(2, 10, 80, dtype=torch.bool)
+    label[0, 2:5], label[1, 1:3, :40] = True, True
+    with torch.no_grad():
+        _, student = model.student(masked, lengths)
+        truth = student + 0.5  # |student - truth| = 0.5 on every bin
+        teacher = student - 2.0 * torch.sign(torch.randn_like(student))  # |student - teacher| = 2 on every bin
+        teacher[~label] = 1e6  # unmasked bins must not count, for either objective
+        truth[~label] = -1e6
+        losses = model(masked, lengths, truth, label, teacher_prediction=teacher)
+    assert losses["reconstruction"].item() == pytest.approx(0.5, rel=1e-5)
+    assert losses["prediction"].item() == pytest.approx(2.0, rel=1e-5)
+    assert model.total(losses).item() == pytest.approx((2 * 0.5 + 5 * 2.0) / 7, rel=1e-5)
+
+
 def test_the_loss_is_the_weighted_mean_of_the_objectives() -> None:
-    """The seed's (2 reconstruction + 5 prediction) / 7: the loss keeps one objective's scale, so gradient
-    clipping means what the seed's setting means."""
+    """The original implementation's (2 reconstruction + 5 prediction) / 7: the loss keeps one objective's scale, so gradient
+    clipping means what the original implementation's setting means."""
     model = _model(DistillationConfig(reconstruction_weight=2.0, prediction_weight=5.0))
     assert model.total({"reconstruction": torch.tensor(1.0), "prediction": torch.tensor(8.0)}).item() == 6.0
     hidden = _model(DistillationConfig(reconstruction_weight=2.0, prediction_weight=0.0, hidden_weight=1.0,

@@ -10,9 +10,9 @@ import torch
 import yaml
 
 from distilbert_pretrain.export import export_student
-from upstream_distilbert.s3prl_states import read_states
 from distilbert_pretrain.pretrain_expert import UpstreamPretrainExpert
 from upstream_distilbert import load_student
+from upstream_distilbert.s3prl_states import read_states
 
 from .conftest import REPO, cli, run, runner_config, write_yaml
 
@@ -190,7 +190,7 @@ def test_bad_data_and_teachers_are_clear_errors(corpus: dict, teacher_ckpt: Path
     assert f"{victim}: cannot read audio" in message
 
     with_teacher = {**TINY, "teacher": {"expert": "distilbert_local", "ckpt": str(tmp_path / "absent.ckpt")}}
-    assert "teacher.ckpt: no checkpoint at" in _expert_error(corpus, with_teacher)
+    assert "teacher.ckpt: no checkpoint file or folder at" in _expert_error(corpus, with_teacher)
     corrupt = tmp_path / "corrupt.ckpt"
     corrupt.write_bytes(teacher_ckpt.read_bytes()[:500])
     with_teacher["teacher"]["ckpt"] = str(corrupt)
@@ -343,8 +343,86 @@ def test_hostile_checkpoints_are_refused_not_unpickled(tmp_path: Path) -> None:
     evil = tmp_path / "states-1.ckpt"
     torch.save({"Student": _Hostile(marker), "Upstream_Config": {}, "Transformer": {}}, evil)
     for argv in (["export", str(evil), "-o", str(tmp_path / "s.ckpt")],
-                 ["bench", "--teacher", str(evil), "--student", str(evil)]):
+                 ["bench", "--teacher", str(evil), "--student", str(evil)],
+                 ["bench", "--teacher", str(evil), "--teacher-expert", "mockingjay_local", "--student", str(evil)]):
         proc = subprocess.run([*cli(), *argv], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2, proc.stderr
         assert f"{evil}: cannot be read as an s3prl checkpoint with weights_only=True" in proc.stderr
         assert not marker.exists()
+    from distilbert_pretrain.teacher import Teacher, TeacherConfig
+
+    for expert in ("mockingjay_local", "tera_local", "audio_albert_local"):  # s3prl's builder unpickles whole
+        with pytest.raises(ValueError, match=f"refused {evil} for teacher {expert}: .* teacher.trust_pickle: true"):
+            Teacher(TeacherConfig(expert=expert, ckpt=str(evil)), None, "cpu")
+        assert not marker.exists()
+    with pytest.raises(ValueError, match="could not be loaded by mockingjay_local"):  # the user insists: unpickled
+        Teacher(TeacherConfig(expert="mockingjay_local", ckpt=str(evil), trust_pickle=True), None, "cpu")
+    assert marker.exists()
+
+
+def test_a_resume_whose_teacher_changed_is_refused_and_the_student_records_its_teacher(
+        corpus: dict, teacher_ckpt: Path, tmp_path: Path) -> None:
+    """The run records its teacher's sha256 in every checkpoint, and the exported student file names its teacher
+    (expert, file, sha256); a resume finds another file at the teacher's path and stops, with both digests."""
+    import subprocess
+
+    from upstream_distilbert.checkpoint import read_checkpoint
+    from upstream_distilbert.digest import file_digest
+
+    teacher = tmp_path / "teacher.ckpt"
+    shutil.copyfile(teacher_ckpt, teacher)
+    config = _hidden_distillation({"expert": "distilbert_local", "ckpt": str(teacher)})
+    run([*cli(), "pretrain", "-u", "distilbert", "-g", str(write_yaml(tmp_path / "s.yaml", config)),
+         "-c", str(runner_config(tmp_path, corpus, 4, 2)), "-n", "s", "-p", str(tmp_path / "exp"), "--device", "cpu"],
+        cwd=tmp_path)
+    digest = file_digest(teacher)
+    assert read_states(tmp_path / "exp" / "states-2.ckpt")["Teacher_Digest"] == digest
+    run([*cli(), "export", str(tmp_path / "exp" / "states-2.ckpt"), "-o", str(tmp_path / "s.ckpt")])
+    assert read_checkpoint(tmp_path / "s.ckpt")["teacher"] == {"expert": "distilbert_local", "ckpt": str(teacher),
+                                                                "sha256": digest}
+    torch.manual_seed(5)  # another teacher of the same shape at the same path
+    from upstream_distilbert import AudioDistilBert, save_student
+
+    save_student(AudioDistilBert(load_student(teacher_ckpt).config), teacher)
+    proc = subprocess.run([*cli(), "pretrain", "-e", str(tmp_path / "exp" / "states-2.ckpt")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert (f"has sha256 {file_digest(teacher)}, but this run was distilled from a teacher with sha256 {digest}"
+            in proc.stderr)
+
+
+def _hugging_face_teacher(folder: Path, kind: str) -> Path:
+    """A small random-initialised HuBERT or wav2vec 2.0 (20 ms frames) saved as a Hugging Face model folder with
+    its feature extractor: what `hf_hubert_custom` and `hf_wav2vec2_custom` load."""
+    from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    config_class, model_class = {"hubert": (HubertConfig, HubertModel), "wav2vec2": (Wav2Vec2Config, Wav2Vec2Model)}[kind]
+    config = config_class(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                          conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+    torch.manual_seed(0)
+    model_class(config).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["hubert", "wav2vec2"])
+def test_hugging_face_teachers_in_a_folder_teach_a_student_end_to_end(kind: str, corpus: dict, tmp_path: Path) -> None:
+    """`teacher: {expert: hf_<kind>_custom, ckpt: <model folder>}`: the folder is accepted, its 20 ms frames are
+    aligned to the student's 10 ms, hidden-state distillation trains through `audio-distilbert pretrain`, and the
+    exported student (recording the folder's digest) runs as distilbert_local."""
+    from upstream_distilbert.digest import path_digest
+    from upstream_distilbert.hubconf import distilbert_local
+
+    folder = _hugging_face_teacher(tmp_path / kind, kind)
+    config = _hidden_distillation({"expert": f"hf_{kind}_custom", "ckpt": str(folder)})
+    proc = run([*cli(), "pretrain", "-u", "distilbert", "-g", str(write_yaml(tmp_path / "s.yaml", config)),
+                "-c", str(runner_config(tmp_path, corpus, 2, 1)), "-n", "s", "-p", str(tmp_path / "exp"),
+                "--device", "cpu"], cwd=tmp_path)
+    assert f"teacher: hf_{kind}_custom" in proc.stdout
+    states = read_states(tmp_path / "exp" / "states-1.ckpt")
+    assert states["Teacher_Digest"] == path_digest(folder)
+    run([*cli(), "export", str(tmp_path / "exp" / "states-1.ckpt"), "-o", str(tmp_path / "s.ckpt")])
+    student = distilbert_local(ckpt=str(tmp_path / "s.ckpt")).eval()
+    with torch.no_grad():
+        hidden = student([0.1 * torch.randn(16000)])["hidden_states"]
+    assert len(hidden) == 3 and hidden[-1].shape == (1, 98, 32)

@@ -4,6 +4,7 @@ test_s3prl_runners, the uninstalled package in test_wheel.)"""
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,7 @@ from downstream_hooks.registration import (
     uninstall,
 )
 
-from .conftest import S3PRL_FOLDER, tree_digest
-
-pytestmark = S3PRL_FOLDER
+from .conftest import run, tree_digest
 
 
 @pytest.fixture
@@ -95,7 +94,7 @@ def test_hub_is_replaced_atomically(root: Path) -> None:
     hub = root / "hub.py"
     before = hub.read_bytes()
     with pytest.raises(UnicodeEncodeError):
-        registration._atomic_write_text(hub, "x" * 100_000 + "\ud800")
+        registration.atomic_write_text(hub, "x" * 100_000 + "\ud800")
     assert hub.read_bytes() == before
     assert sorted(p.name for p in root.iterdir()) == ["hub.py", "pretrain"]
 
@@ -119,3 +118,14 @@ def test_patching_a_missing_attribute_fails_loudly() -> None:
         patch(target, "absent", 3)
     with pytest.raises(S3prlMismatch, match="os has no no_such_function"):
         module_with(os, no_such_function=print)
+
+
+def test_the_hub_block_leaves_torchs_weights_only_allow_list_alone() -> None:
+    """What `s3prl install` adds to s3prl's hub.py imports our entries and nothing else: torch's allow-list of
+    weights-only loading is the same for every other torch.load of a process that imports s3prl's hub. (The
+    block of the previous version widened it for the whole process.)"""
+    probe = ("import torch\nbefore = list(torch.serialization.get_safe_globals())\n{block}\n"
+             "print(set(map(str, before)) == set(map(str, torch.serialization.get_safe_globals())), 'distilbert_local' in dir())")
+    for block, expected in ((registration.HUB_BLOCK, "True True"), (registration.LEGACY_HUB_BLOCKS[1], "True True")):
+        out = run([sys.executable, "-c", probe.format(block=block)]).stdout.split("\n")[-2]
+        assert out == expected  # the old block still imports (its allow call is now a no-op)

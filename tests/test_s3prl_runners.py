@@ -10,9 +10,7 @@ import pytest
 
 from downstream_hooks.registration import HUB_BLOCK, s3prl_dir
 
-from .conftest import REPO, S3PRL_FOLDER, cli, run, tree_digest
-
-pytestmark = S3PRL_FOLDER
+from .conftest import REPO, cli, run, tree_digest
 
 # A few steps of s3prl's `example` task; no dev evaluation (eval_step past the end) to keep it short.
 SHORT = "config.runner.total_steps=4,,config.runner.log_step=2,,config.runner.eval_step=1000,,config.runner.save_step=4"
@@ -23,11 +21,15 @@ def _downstream_flags(ckpt: Path, expdir: Path) -> list[str]:
             "-p", str(expdir), "-o", SHORT]
 
 
-def test_literal_run_downstream_after_install_then_uninstall_restores_s3prl(student_ckpt: Path, tmp_path: Path) -> None:
-    root = s3prl_dir()
+def test_literal_run_downstream_after_install_then_uninstall_restores_s3prl(student_ckpt: Path, tmp_path: Path,
+                                                                            private_s3prl: Path) -> None:
+    """Installed into a private copy of s3prl (this test's subprocesses import it), never into the environment's:
+    while installed there, the environment's s3prl is byte for byte as it was."""
+    root, shared = private_s3prl, tree_digest(s3prl_dir())
     before = tree_digest(root)
     try:
         first = run([*cli(), "s3prl", "install"])
+        assert f"at {root}" in first.stdout and tree_digest(s3prl_dir()) == shared
         assert "hub entries distilbert_local, distilbert_url, distilbert (s3prl/hub.py): installed" in first.stdout
         run([*cli(), "s3prl", "install"])  # idempotent
         assert (root / "hub.py").read_text().count(HUB_BLOCK) == 1
@@ -71,3 +73,35 @@ def test_subcommands_have_help(capsys: pytest.CaptureFixture) -> None:
         with pytest.raises(SystemExit) as stop:
             main(argv)
         assert stop.value.code in (0, None) and expected in capsys.readouterr().out, argv
+
+
+def test_a_kill_during_a_downstream_save_leaves_every_checkpoint_whole(corpus: dict, student_ckpt: Path,
+                                                                        tmp_path: Path) -> None:
+    """s3prl's downstream runner writes best-states-dev.ckpt and states-N.ckpt; killed halfway through writing
+    the step-20 checkpoint, the run leaves the step-10 files whole (atomic writes), so `-m evaluate` on the best
+    dev checkpoint works and a rerun of the training finishes."""
+    from upstream_distilbert.s3prl_states import read_states
+
+    root = Path(corpus["libri_root"]).parent
+    d = "config.downstream_expert.datarc"
+    flags = ["-m", "train", "-u", "distilbert_local", "-k", str(student_ckpt), "-d", "phone_linear",
+             "-c", str(REPO / "configs" / "downstream" / "phone_linear_small.yaml"), "--device", "cpu",
+             "-o", f"{d}.libri_root={root / 'LibriSpeech'},,{d}.phone_path={root / 'cpc_phone'},,"
+                   f"{d}.bucket_file={root / 'len_for_bucket'},,{d}.num_workers=0,,{d}.train_batch_size=2,,"
+                   f"{d}.eval_batch_size=1,,"
+                   "config.runner.total_steps=20,,config.runner.log_step=10,,config.runner.eval_step=10,,"
+                   "config.runner.save_step=10,,config.runner.max_keep=2"]
+    expdir = tmp_path / "phone"
+    env = dict(os.environ, KILL_AT_SAVE="states-20", OMP_NUM_THREADS="1")  # killed writing the step-20 checkpoint
+    killed = subprocess.run([sys.executable, str(REPO / "tests" / "kill_during_save.py"), "downstream", *flags,
+                             "-p", str(expdir)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 137, killed.stderr[-2000:]
+    saved = sorted(p.name for p in expdir.glob("*.ckpt"))
+    assert "states-10.ckpt" in saved and "best-states-dev.ckpt" in saved and "states-20.ckpt" not in saved
+    for name in saved:  # every file under its own name is whole (no truncated step-20 file, no half best file)
+        assert read_states(expdir / name)["Step"] in (10, 20)
+    run([*cli(), "downstream", "-m", "evaluate", "-e", str(expdir / "best-states-dev.ckpt"), "-t", "test",
+         "--device", "cpu", "-o", f"args.expdir={tmp_path / 'evaluated'}"], cwd=tmp_path)
+    assert "test-|step:" in (tmp_path / "evaluated" / "log.log").read_text()
+    run([*cli(), "downstream", *flags, "-p", str(expdir)], cwd=tmp_path)  # the run again, in its folder
+    assert read_states(expdir / "states-20.ckpt")["Step"] == 20

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import soundfile
 
+from .errors import InputError, MissingError
+
 AUDIO_SUFFIXES = (".flac", ".wav")
 
 
-class AudioProblems(ValueError):
+class AudioProblems(InputError):
     """Some audio files are unusable; the message lists every one with its path."""
 
     def __init__(self, where: str, problems: list[str]) -> None:
@@ -22,10 +24,10 @@ def audio_files(root: Path) -> list[Path]:
     """Every .flac/.wav file below the folder `root`, sorted; an error naming `root` when it is missing or holds
     none."""
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder")
+        raise MissingError(f"{root}: no such folder")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
     if not files:
-        raise ValueError(f"{root}: no {'/'.join(AUDIO_SUFFIXES)} files below it")
+        raise InputError(f"{root}: no {'/'.join(AUDIO_SUFFIXES)} files below it")
     return files
 
 
@@ -35,11 +37,11 @@ def audio_file_samples(path: str | Path, sample_rate: int, min_samples: int) -> 
     try:
         info = soundfile.info(str(path))
     except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
-        raise ValueError(f"{path}: cannot read audio ({error})") from error
+        raise InputError(f"{path}: cannot read audio ({error})") from error
     if info.samplerate != sample_rate:
-        raise ValueError(f"{path}: sample rate {info.samplerate} Hz, expected {sample_rate} Hz")
+        raise InputError(f"{path}: sample rate {info.samplerate} Hz, expected {sample_rate} Hz")
     if info.channels != 1:
-        raise ValueError(f"{path}: {info.channels} channels, expected mono audio")
+        raise InputError(f"{path}: {info.channels} channels, expected mono audio")
     if info.frames < min_samples:
-        raise ValueError(f"{path}: {info.frames} samples, expected at least {min_samples} (two feature frames)")
+        raise InputError(f"{path}: {info.frames} samples, expected at least {min_samples} (two feature frames)")
     return int(info.frames)

@@ -1,6 +1,7 @@
 """The exported student file: weights only, versioned, self-describing, loadable with `weights_only=True`.
 
-    {"format": "audio-distilbert-student", "version": 1, "config": {transformer, audio}, "state_dict": {...}}
+    {"format": "audio-distilbert-student", "version": 1, "config": {transformer, audio}, "state_dict": {...},
+     "teacher": {"expert": ..., "ckpt": ..., "sha256": ...}}      (the last optional: the teacher distilled from)
 
 Every failure to load names the file and the offending key, and every write goes to a temporary file in the
 same folder that is then renamed over the target, so a reader never sees half a checkpoint.
@@ -8,71 +9,61 @@ same folder that is then renamed over the target, so a reader never sees half a 
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .atomic import atomic_write
 from .config import ConfigError, ModelConfig
+from .errors import InputError
 from .model import AudioDistilBert
 
 STUDENT_FORMAT = "audio-distilbert-student"
 STUDENT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint is missing, unreadable, or does not describe a model that its weights fit."""
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """torch.save to a temporary file beside `path`, fsync it, then rename it over `path` (with the permissions a
-    plain open() would give it: mkstemp makes files private)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            torch.save(obj, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """torch.save `obj` to `path` atomically (`atomic.atomic_write`): a reader never sees half a checkpoint."""
+    return atomic_write(path, lambda file: torch.save(obj, file))
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def save_student(model: AudioDistilBert, path: str | os.PathLike) -> Path:
-    """Write `model` (weights on CPU, config as plain types) in the student format."""
+def save_student(model: AudioDistilBert, path: str | os.PathLike, teacher: Mapping[str, Any] | None = None) -> Path:
+    """Write `model` (weights on CPU, config as plain types) in the student format; `teacher` (expert, ckpt,
+    sha256 of the teacher it was distilled from) is recorded under the optional key "teacher"."""
     state = {
         "format": STUDENT_FORMAT,
         "version": STUDENT_VERSION,
         "config": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }
+    if teacher is not None:
+        state["teacher"] = dict(teacher)
     return atomic_save(state, path)
 
 
-@contextmanager
-def _plain_weights_only() -> Iterator[None]:
-    """torch's weights-only loader without the classes this process allowed for s3prl's checkpoints
-    (`s3prl_states`): our files hold tensors and plain types only, and must not load anything else."""
-    allowed = torch.serialization.get_safe_globals()
-    torch.serialization.clear_safe_globals()
-    try:
-        yield
-    finally:
-        torch.serialization.add_safe_globals(allowed)
+_PLAIN = (str, int, float, bool, type(None), torch.Tensor)
+
+
+def _check_plain(value: Any, path: Path, where: str = "the file") -> None:
+    """Raise a CheckpointError unless `value` is made of tensors and plain values only, which is all our files
+    hold: whatever else torch's weights-only loader let through (a class some code in the process allowed for
+    its own files) is refused here, without touching that process-wide allow-list."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_plain(key, path, f"a key of {where}")
+            _check_plain(item, path, f"key {key!r}" if where == "the file" else f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_plain(item, path, where)
+    elif not isinstance(value, _PLAIN):
+        raise CheckpointError(f"{path}: {where} holds a {type(value).__module__}.{type(value).__name__}; our files "
+                              "hold tensors and plain values only")
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -81,14 +72,14 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        with _plain_weights_only():
-            state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch raises many types for corrupt or pickled files
         raise CheckpointError(
             f"{path}: cannot be read as a weights-only torch checkpoint ({type(error).__name__}: {error})"
         ) from error
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: expected a dict at the top level, got {type(state).__name__}")
+    _check_plain(state, path)
     return dict(state)
 
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import InputError
+
 ACTIVATIONS = ("gelu", "relu", "swish", "silu", "tanh")
 # Upper bounds far beyond any speech transformer: a config (or a hostile student file) cannot ask for more.
 TRANSFORMER_LIMITS = {"hidden_size": 16384, "num_hidden_layers": 256, "num_attention_heads": 256,
@@ -19,7 +21,7 @@ AUDIO_LIMITS = {"num_mel_bins": 1024, "delta_order": 4, "delta_win_length": 101,
 MAX_SEQUENCE_LENGTH = 1_000_000  # frames (almost three hours): a bound for a crop length read from a file
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration value is missing, unknown or of the wrong type; the message names the key."""
 
 

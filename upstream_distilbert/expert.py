@@ -9,67 +9,16 @@ the chunk length instead of growing with the square of the input.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from pathlib import Path
-
 import torch
-import yaml
 from s3prl.upstream.interfaces import UpstreamBase
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
 from .checkpoint import load_student
-from .config import ConfigError, fields_from_mapping
+from .errors import InputError
 from .features import FbankExtractor, check_wave
-from .precision import PRECISIONS, at_precision
-
-
-def chunk_sizes(frames: int, chunk: int) -> list[int]:
-    """Frames of each chunk when `frames` run in equal-sized chunks of at most `chunk` (0: whole): 301 frames in
-    chunks of 300 are 151 + 150, not 300 + a 1-frame tail."""
-    if not chunk or frames <= chunk:
-        return [frames]
-    size = math.ceil(frames / math.ceil(frames / chunk))
-    return [size] * (frames // size) + ([frames % size] if frames % size else [])
-
-
-UNRECORDED_CROP_CHUNK = 3000  # frames per chunk (30 s) for student files that do not record their training crop
-
-
-@dataclass(frozen=True)
-class ExpertOptions:
-    """Inference options, from the yaml that s3prl passes as `model_config` (`-g`)."""
-
-    max_input_length: int = -1  # frames per chunk; 0 runs every input whole; -1: the student file's training crop
-    precision: str = "fp32"  # fp32 | bf16 (autocast, where the CPU or GPU has bf16) | int8 (CPU: int8 linear layers)
-
-    def chunk_length(self, trained_on: int) -> int:
-        """Frames per chunk (0: whole inputs) for a model trained on crops of `trained_on` frames (0: unknown)."""
-        if self.max_input_length >= 0:
-            return self.max_input_length
-        return trained_on or UNRECORDED_CROP_CHUNK
-
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
-        if self.max_input_length < -1:
-            raise ValueError(f"max_input_length must be >= 0 (0: no chunks), or -1 for the student file's training "
-                             f"crop; got {self.max_input_length}")
-
-    @classmethod
-    def from_yaml(cls, path: str | None) -> "ExpertOptions":
-        if path is None:
-            return cls()
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise ConfigError(f"{path}: cannot read the expert options ({error})") from error
-        fields = fields_from_mapping(cls, data, str(path))
-        try:
-            return cls(**fields)
-        except ValueError as error:
-            raise ConfigError(f"{path}: {error}") from error
+from .options import ExpertOptions, chunk_sizes
+from .precision import at_precision
 
 
 class UpstreamExpert(UpstreamBase):
@@ -80,7 +29,7 @@ class UpstreamExpert(UpstreamBase):
         """`model_config` is s3prl's path to the options yaml (`-g`); from Python, `options` can be given instead."""
         super().__init__(**kwargs)  # s3prl also passes `refresh`, which a local file does not need
         if model_config is not None and options is not None:
-            raise ValueError(f"model_config {model_config} and options: give the expert options one way, not both")
+            raise InputError(f"model_config {model_config} and options: give the expert options one way, not both")
         self.model = load_student(ckpt)
         self.extractor = FbankExtractor(self.model.config.audio)
         self.options = options or ExpertOptions.from_yaml(model_config)
@@ -92,7 +41,7 @@ class UpstreamExpert(UpstreamBase):
 
     def forward(self, wavs: list[Tensor]) -> dict[str, object]:
         if len(wavs) == 0:
-            raise ValueError("wavs: expected a non-empty list of 1-D waveforms")
+            raise InputError("wavs: expected a non-empty list of 1-D waveforms")
         for i, wave in enumerate(wavs):
             check_wave(wave, f"wavs[{i}]", self.extractor.min_samples)
         features = [self.extractor(wave) for wave in wavs]

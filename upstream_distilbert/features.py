@@ -13,29 +13,30 @@ import torchaudio
 from torch import Tensor, nn
 
 from .config import AudioConfig
+from .errors import InputError
 
 
 def check_wave(wave: Tensor, name: str, min_samples: int) -> None:
     """Raise ValueError unless `wave` is a finite 1-D float tensor of at least `min_samples` samples."""
     if not isinstance(wave, Tensor):
-        raise ValueError(f"{name}: expected a 1-D float torch.Tensor, got {type(wave).__name__}")
+        raise InputError(f"{name}: expected a 1-D float torch.Tensor, got {type(wave).__name__}")
     if wave.dim() != 1:
-        raise ValueError(
+        raise InputError(
             f"{name}: expected a 1-D (mono) waveform, got shape {tuple(wave.shape)}; "
             "mix or select a channel first"
         )
     if not wave.is_floating_point():
-        raise ValueError(f"{name}: expected a float waveform in [-1, 1], got dtype {wave.dtype}")
+        raise InputError(f"{name}: expected a float waveform in [-1, 1], got dtype {wave.dtype}")
     if wave.numel() == 0:
-        raise ValueError(f"{name}: the waveform is empty")
+        raise InputError(f"{name}: the waveform is empty")
     if wave.numel() < min_samples:
-        raise ValueError(
+        raise InputError(
             f"{name}: {wave.numel()} samples is too short; at least {min_samples} samples are needed "
             "for two feature frames"
         )
     if not torch.isfinite(wave).all():
         bad = int((~torch.isfinite(wave)).sum())
-        raise ValueError(f"{name}: the waveform holds {bad} NaN or infinite sample(s)")
+        raise InputError(f"{name}: the waveform holds {bad} NaN or infinite sample(s)")
 
 
 def read_wave(path: str | Path, sample_rate: int) -> Tensor:
@@ -43,11 +44,11 @@ def read_wave(path: str | Path, sample_rate: int) -> Tensor:
     try:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
-        raise ValueError(f"{path}: cannot read audio ({error})") from error
+        raise InputError(f"{path}: cannot read audio ({error})") from error
     if rate != sample_rate:
-        raise ValueError(f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz; resample it first")
+        raise InputError(f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz; resample it first")
     if data.shape[1] != 1:
-        raise ValueError(f"{path}: {data.shape[1]} channels, expected mono audio")
+        raise InputError(f"{path}: {data.shape[1]} channels, expected mono audio")
     return torch.from_numpy(data[:, 0].copy())
 
 

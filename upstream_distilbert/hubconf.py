@@ -6,6 +6,7 @@ import os
 
 from s3prl.util.download import urls_to_filepaths
 
+from .errors import MissingError, UnsupportedError
 from .expert import UpstreamExpert
 
 __all__ = ["distilbert_local", "distilbert_url", "distilbert"]
@@ -17,7 +18,7 @@ RELEASED_STUDENT_URL: str | None = None
 def distilbert_local(ckpt: str, model_config: str | None = None, *args, **kwargs) -> UpstreamExpert:
     """Audio DistilBERT from an exported student file (`audio-distilbert export`)."""
     if ckpt is None or not os.path.isfile(ckpt):
-        raise FileNotFoundError(
+        raise MissingError(
             f"distilbert_local: no student checkpoint at {ckpt!r}; pass the file written by "
             "`audio-distilbert export` (run_downstream.py: -k PATH)"
         )
@@ -32,7 +33,7 @@ def distilbert_url(ckpt: str, refresh: bool = False, *args, **kwargs) -> Upstrea
 def distilbert(refresh: bool = False, *args, **kwargs) -> UpstreamExpert:
     """The default released Audio DistilBERT student (s3prl's runner passes `ckpt=None`, which is replaced)."""
     if RELEASED_STUDENT_URL is None:
-        raise RuntimeError(
+        raise UnsupportedError(
             "distilbert: no pretrained Audio DistilBERT student has been published yet. Make one with "
             "`audio-distilbert demo` (or `audio-distilbert pretrain` then `audio-distilbert export`) and load it "
             "with distilbert_local(ckpt=PATH), or a hosted copy with distilbert_url(ckpt=URL)."

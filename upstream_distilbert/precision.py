@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .errors import InputError, UnsupportedError
+
 PRECISIONS = ("fp32", "bf16", "int8")
 Encoder = Callable[[Tensor, Tensor], list[Tensor]]
 
@@ -35,7 +37,7 @@ def at_precision(encoder: nn.Module, precision: str) -> Encoder:
     if precision == "bf16":
         def run(features: Tensor, lengths: Tensor) -> list[Tensor]:
             if not bf16_supported(features.device):
-                raise RuntimeError(f"precision bf16: this {features.device.type} has no bf16 support "
+                raise UnsupportedError(f"precision bf16: this {features.device.type} has no bf16 support "
                                    "(CPU: AVX512-BF16 or AMX); use fp32 or int8")
             with torch.autocast(features.device.type, dtype=torch.bfloat16):
                 return [h.float() for h in encoder(features, lengths)]
@@ -48,7 +50,7 @@ def at_precision(encoder: nn.Module, precision: str) -> Encoder:
 
         def run(features: Tensor, lengths: Tensor | None) -> list[Tensor]:
             if features.device.type != "cpu":
-                raise RuntimeError(f"precision int8: runs on CPU only, got inputs on {features.device}")
+                raise UnsupportedError(f"precision int8: runs on CPU only, got inputs on {features.device}")
             if lengths is None:
                 lengths = torch.full(features.shape[:1], features.shape[1])
             # one call per utterance: its own activation scale, and activations that fit the cache (see above)
@@ -56,4 +58,4 @@ def at_precision(encoder: nn.Module, precision: str) -> Encoder:
             return [torch.cat([F.pad(h, (0, 0, 0, features.shape[1] - h.shape[1])) for h in layer])
                     for layer in zip(*alone)]
         return run
-    raise ValueError(f"precision: expected one of {list(PRECISIONS)}, got {precision!r}")
+    raise InputError(f"precision: expected one of {list(PRECISIONS)}, got {precision!r}")

@@ -3,8 +3,9 @@
 s3prl's runners pickle an argparse `Namespace` (`Args`) into every checkpoint and, with its `*_with_schedule`
 optimizers, a learning-rate schedule object inside the optimizer state. Those few classes are allowed by name
 (torch's safe globals); anything else a file asks to build (a crafted pickle) is refused, so no checkpoint is
-ever fully unpickled by `export`, `convert` or `bench`, nor by s3prl's pretraining resume once
-`allow_s3prl_checkpoints()` has run (it calls `torch.load` without choosing, which torch >= 2.6 runs weights-only).
+ever fully unpickled by `export`, `convert` or `bench`, nor by s3prl's runners inside
+`s3prl_checkpoints_allowed()` (they call `torch.load` without choosing, which torch >= 2.6 runs weights-only); the
+allowance ends with that block, so nobody else's `torch.load` in the process is widened.
 s3prl's own `mockingjay_local` (and tera, audio_albert) unpickles its file whole: `convert` turns such a file into
 ours once, after which it loads weights-only; `unpickle_states` is that command's explicit opt-in for old files.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +37,16 @@ def s3prl_safe_globals() -> list[Any]:
 
 
 def allow_s3prl_checkpoints() -> None:
-    """Let every weights-only load in this process (torch's default) read s3prl's own checkpoints."""
-    torch.serialization.add_safe_globals(s3prl_safe_globals())
+    """Does nothing: kept so that the `s3prl/hub.py` block an earlier `audio-distilbert s3prl install` wrote still
+    imports. That block used it to widen torch's allow-list for the whole process; `s3prl install` replaces it."""
+
+
+@contextmanager
+def s3prl_checkpoints_allowed() -> Iterator[None]:
+    """Within this block, weights-only loads (torch's default) also read s3prl's own checkpoints: for s3prl code
+    that calls `torch.load` itself (its runners' resume, its upstreams). torch's `safe_globals` context."""
+    with torch.serialization.safe_globals(s3prl_safe_globals()):
+        yield
 
 
 def read_states(path: str | os.PathLike) -> dict[str, Any]:
@@ -54,6 +65,16 @@ def read_states(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a dict at the top level, got {type(state).__name__}")
     return state
+
+
+def newest_states(folder: str | os.PathLike) -> Path:
+    """The `states-*.ckpt` of a run folder with the most steps done, as recorded in each (not by file time or
+    name: s3prl names the last one of a run by its epoch)."""
+    folder = Path(folder)
+    steps = {path: int(read_states(path)["Step"]) for path in folder.glob("states-*.ckpt")}
+    if not steps:
+        raise CheckpointError(f"{folder}: no states-*.ckpt in this folder")
+    return max(steps, key=steps.__getitem__)
 
 
 def unpickle_states(path: str | os.PathLike) -> dict[str, Any]:

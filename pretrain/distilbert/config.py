@@ -41,8 +41,9 @@ class TeacherConfig:
     """A frozen s3prl upstream: `expert` is a hub entry name, `ckpt` its checkpoint."""
 
     expert: str = ""
-    ckpt: str = ""
+    ckpt: str = ""  # a checkpoint file, or a folder where the upstream takes one (a Hugging Face model)
     init_student: bool = False  # copy the teacher's weights into the student where names and shapes match
+    trust_pickle: bool = False  # let s3prl unpickle a teacher file that holds more than weights (runs its code)
 
     def __post_init__(self) -> None:
         if not self.expert:

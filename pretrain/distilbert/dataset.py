@@ -24,6 +24,7 @@ from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
 from upstream_distilbert.audio_files import AudioProblems, audio_file_samples
+from upstream_distilbert.errors import InputError, MissingError
 from upstream_distilbert.features import FbankExtractor, check_wave, read_wave
 
 from .augmentation import WaveAugmenter
@@ -39,23 +40,23 @@ def read_length_csvs(data: DataConfig) -> list[tuple[str, int]]:
     for name in data.sets:
         csv = table_dir / f"{name}.csv"
         if not csv.is_file():
-            raise FileNotFoundError(f"{csv}: no length CSV for set '{name}' (datarc.file_path={data.file_path})")
+            raise MissingError(f"{csv}: no length CSV for set '{name}' (datarc.file_path={data.file_path})")
         table = pd.read_csv(csv)
         missing = {"file_path", "length"} - set(table.columns)
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"{csv}: missing column(s) {sorted(missing)}; expected s3prl's length CSV with columns "
                 f"',file_path,length,label' (found {list(table.columns)})"
             )
         if not pd.api.types.is_integer_dtype(table["length"]):
-            raise ValueError(f"{csv}: column 'length' must hold integer sample counts")
+            raise InputError(f"{csv}: column 'length' must hold integer sample counts")
         rows += [(str(root / p), int(n)) for p, n in zip(table["file_path"], table["length"])]
     if data.max_timestep > 0:  # as in s3prl: a positive value is a maximum, a negative one a minimum (frames)
         rows = [r for r in rows if r[1] <= data.max_timestep * 160]
     elif data.max_timestep < 0:
         rows = [r for r in rows if r[1] >= -data.max_timestep * 160]
     if not rows:
-        raise ValueError(f"{table_dir}: no utterances in sets {list(data.sets)} (max_timestep={data.max_timestep})")
+        raise InputError(f"{table_dir}: no utterances in sets {list(data.sets)} (max_timestep={data.max_timestep})")
     return sorted(rows, key=lambda r: -r[1])
 
 
@@ -77,7 +78,7 @@ def usable_rows(rows: list[tuple[str, int]], data: DataConfig, extractor: FbankE
         print(f"[UpstreamPretrainExpert] - dropped {len(problems)} unusable audio file(s) of {len(rows)} "
               f"(datarc.drop_bad_audio), e.g. {problems[0]}")
     if not usable:
-        raise ValueError(f"datarc (libri_root={data.libri_root}): no usable audio in sets {list(data.sets)}")
+        raise InputError(f"datarc (libri_root={data.libri_root}): no usable audio in sets {list(data.sets)}")
     return usable
 
 
@@ -144,7 +145,7 @@ class ResumableBucketSampler(Sampler):
 
     def __init__(self, num_buckets: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1) -> None:
         if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank}: expected 0..{world_size - 1} for world size {world_size}")
+            raise InputError(f"rank {rank}: expected 0..{world_size - 1} for world size {world_size}")
         self.num_buckets, self.seed, self.position = num_buckets, seed, start
         self.rank, self.world_size = rank, world_size
 

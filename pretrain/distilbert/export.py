@@ -12,8 +12,20 @@ from .config import PretrainConfig
 
 
 def export_student(states_path: str | Path, out_path: str | Path) -> Path:
-    """Write the student of a distilbert pretraining checkpoint as a weights-only student file."""
-    return save_student(student_of_states(states_path), out_path)
+    """Write the student of a distilbert pretraining checkpoint as a weights-only student file, recording the
+    teacher it was distilled from."""
+    return save_student(student_of_states(states_path), out_path, teacher_record(states_path))
+
+
+def teacher_record(states_path: str | Path) -> dict | None:
+    """{expert, ckpt, sha256} of the teacher a distilbert pretraining run distils from (sha256 None for runs
+    older than its recording, or a hub name's default model); None for a run without a teacher."""
+    states = read_states(states_path)
+    teacher = (states.get("Upstream_Config") or {}).get("teacher")
+    if not teacher:
+        return None
+    return {"expert": str(teacher.get("expert", "")), "ckpt": str(teacher.get("ckpt", "")),
+            "sha256": states.get("Teacher_Digest")}
 
 
 def student_of_states(states_path: str | Path) -> AudioDistilBert:

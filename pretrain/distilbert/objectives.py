@@ -66,7 +66,7 @@ class DistillationModel(nn.Module):
         return losses
 
     def total(self, losses: dict[str, Tensor]) -> Tensor:
-        """The weighted mean that is trained on: weights normalised to sum to one, as the seed's
+        """The weighted mean that is trained on: weights normalised to sum to one, as the original implementation's
         `(2 * reconstruction + 5 * prediction) / 7`, so that the loss, and the gradient that `gradient_clipping`
         clips, keep the scale of a single objective whatever the weights."""
         cfg = self.config

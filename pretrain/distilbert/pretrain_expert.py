@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from upstream_distilbert.checkpoint import load_weights
 from upstream_distilbert.config import TransformerConfig
+from upstream_distilbert.errors import InputError
 from upstream_distilbert.features import FbankExtractor
 from upstream_distilbert.model import AudioDistilBert
 
@@ -65,7 +66,7 @@ class UpstreamPretrainExpert(nn.Module):
         """Train as rank `rank` of `world_size` (the process group is up): DDP over the model, this rank's share
         of the bucket stream, and gradients all-reduced only on the last micro-batch of each accumulation window."""
         if self.multi_gpu:
-            raise ValueError("--multi_gpu (DataParallel in one process) cannot be combined with torchrun (one DDP "
+            raise InputError("--multi_gpu (DataParallel in one process) cannot be combined with torchrun (one DDP "
                              "rank per process); drop --multi_gpu and start one process per GPU")
         model = self.distillation_model
         device_ids = [torch.cuda.current_device()] if str(self.device).startswith("cuda") else None
@@ -80,14 +81,14 @@ class UpstreamPretrainExpert(nn.Module):
         if teacher is None:
             return
         if cfg.prediction_weight and teacher.model is None:
-            raise ValueError(
+            raise InputError(
                 f"distillation.prediction_weight: teacher {teacher.expert} has no reconstruction head on fbank "
                 f"({teacher.no_model_because}); set prediction_weight: 0 and use hidden-state distillation"
             )
         if cfg.prediction_weight and teacher.model.config.audio != self.config.model.audio:
             theirs, ours = teacher.model.config.audio, self.config.model.audio
             differ = [f.name for f in dataclasses.fields(ours) if getattr(theirs, f.name) != getattr(ours, f.name)]
-            raise ValueError(
+            raise InputError(
                 f"distillation.prediction_weight: teacher {teacher.expert} ({self.config.teacher.ckpt}) predicts "
                 f"other features than the student reads: "
                 + "; ".join(f"{k}: teacher {getattr(theirs, k)}, student {getattr(ours, k)}" for k in differ)
@@ -95,15 +96,15 @@ class UpstreamPretrainExpert(nn.Module):
             )
         bad = [t for t in cfg.teacher_layers if not -teacher.num_layers <= t < teacher.num_layers]
         if bad:
-            raise ValueError(f"distillation.teacher_layers: {bad} out of range; the teacher has {teacher.num_layers}")
+            raise InputError(f"distillation.teacher_layers: {bad} out of range; the teacher has {teacher.num_layers}")
         layers = self.config.model.transformer.num_hidden_layers + 1
         bad = [s for s in cfg.student_layers if not -layers <= s < layers]
         if bad:
-            raise ValueError(f"distillation.student_layers: {bad} out of range; the student has {layers}")
+            raise InputError(f"distillation.student_layers: {bad} out of range; the student has {layers}")
 
     def _init_from_teacher(self, student: AudioDistilBert) -> None:
         if self.teacher is None or self.teacher.model is None:
-            raise ValueError(f"teacher.init_student: teacher {self.config.teacher.expert} has no fbank model to copy "
+            raise InputError(f"teacher.init_student: teacher {self.config.teacher.expert} has no fbank model to copy "
                              f"from ({self.teacher.no_model_because if self.teacher else 'no teacher'})")
         theirs, ours = self.teacher.model.state_dict(), student.state_dict()
         copied, skipped, report = {}, [], []
@@ -175,6 +176,7 @@ class UpstreamPretrainExpert(nn.Module):
             Upstream_Config=self.config.raw,
             Data_Position=self.position,
             Rng_State=torch.get_rng_state(),
+            Teacher_Digest=self.teacher.digest if self.teacher else None,
         )
         # s3prl's runner records `Step` one short (it counts the step it is saving as not yet done), so a resume
         # would repeat that step; record the optimizer steps actually taken.
@@ -182,6 +184,13 @@ class UpstreamPretrainExpert(nn.Module):
         return all_states
 
     def load_model(self, init_ckpt: dict) -> None:
+        recorded = init_ckpt.get("Teacher_Digest")
+        if self.teacher is not None and recorded and recorded != self.teacher.digest:
+            raise InputError(
+                f"resume: teacher.ckpt {self.config.teacher.ckpt} has sha256 {self.teacher.digest}, but this run was "
+                f"distilled from a teacher with sha256 {recorded}; put that teacher back, or start a new run (-n) "
+                "to distil from this one"
+            )
         model = self.distillation_model
         load_weights(model.student, init_ckpt["Student"], "resume checkpoint 'Student'")
         model.heads.load_state_dict(init_ckpt["Heads"])

@@ -9,10 +9,12 @@ from torch import Tensor
 from upstream_distilbert import hubconf
 from upstream_distilbert.checkpoint import CheckpointError
 from upstream_distilbert.config import AudioConfig, ConfigError
+from upstream_distilbert.digest import path_digest
+from upstream_distilbert.errors import InputError, MissingError
 from upstream_distilbert.expert import UpstreamExpert
 from upstream_distilbert.mockingjay_states import from_mockingjay_states
 from upstream_distilbert.model import AudioDistilBert
-from upstream_distilbert.s3prl_states import allow_s3prl_checkpoints
+from upstream_distilbert.s3prl_states import read_states, s3prl_checkpoints_allowed
 
 from .config import TeacherConfig
 
@@ -24,10 +26,12 @@ class Teacher:
     A teacher of our own family (`distilbert_local`) or of s3prl's Mockingjay family (`mockingjay*`, `tera*`,
     `audio_albert*`, converted on load) also gives `model`: encoder and reconstruction head on fbank, which
     prediction distillation and `init_student` need. `audio` is the student's fbank settings, or None to take the
-    teacher's."""
+    teacher's. `digest` is the sha256 of its checkpoint file or folder (None for a hub name's default model): a run
+    records it, and refuses to resume with another teacher."""
 
     def __init__(self, config: TeacherConfig, audio: AudioConfig | None, device: str) -> None:
         self.expert, self.device = config.expert, device
+        self.digest = path_digest(config.ckpt) if config.ckpt and Path(config.ckpt).exists() else None
         upstream = _load_upstream(config)
         self.upstream = upstream.to(device).eval().requires_grad_(False)
         self.model, self.no_model_because = _fbank_model(upstream, config)
@@ -41,7 +45,7 @@ class Teacher:
         self.audio = audio
         rate = int(self.upstream.get_downsample_rates("hidden_states"))
         if rate % audio.hop_samples:
-            raise ValueError(
+            raise InputError(
                 f"teacher {config.expert}: {rate} samples per frame cannot be aligned to the student's "
                 f"{audio.hop_samples}-sample frames (expected a multiple of {audio.hop_samples})"
             )
@@ -77,26 +81,40 @@ class Teacher:
     def reconstruct(self, masked: Tensor, lengths: Tensor) -> Tensor:
         """The teacher's own prediction of the masked frames (prediction distillation's target)."""
         if self.model is None:
-            raise ValueError(f"teacher {self.expert}: no reconstruction head ({self.no_model_because})")
+            raise InputError(f"teacher {self.expert}: no reconstruction head ({self.no_model_because})")
         with torch.autocast(device_type=masked.device.type, enabled=False):
             return self.model(masked.float(), lengths)[1]
 
 
 def _load_upstream(config: TeacherConfig) -> torch.nn.Module:
-    """The teacher's s3prl upstream: our hub entries, or any of s3prl's."""
+    """The teacher's s3prl upstream: our hub entries, or any of s3prl's. A checkpoint file for one of s3prl's
+    upstreams is first read weights-only (with s3prl's own classes allowed): many of them unpickle their file whole
+    (Mockingjay's builder with `weights_only=False`), which would run any code a hostile file names, so a file that
+    holds more than weights is refused unless `teacher.trust_pickle` says the user trusts it. A folder (a Hugging
+    Face model, for `hf_hubert_custom`, `hf_wav2vec2_custom`) is handed over as it is."""
     import s3prl.hub
 
-    allow_s3prl_checkpoints()  # s3prl's upstreams load their own checkpoints with torch's default (weights-only)
     source = hubconf if config.expert in hubconf.__all__ else s3prl.hub  # ours, or any of s3prl's
     entry = getattr(source, config.expert, None)
     if entry is None or config.expert.startswith("_"):
         raise ConfigError(f"teacher.expert: {config.expert!r} is not an s3prl hub entry (see s3prl.hub.options())")
-    if config.ckpt and not Path(config.ckpt).is_file():
-        raise FileNotFoundError(f"teacher.ckpt: no checkpoint at {config.ckpt!r} for teacher {config.expert}")
+    if config.ckpt and not Path(config.ckpt).exists():
+        raise MissingError(f"teacher.ckpt: no checkpoint file or folder at {config.ckpt!r} for teacher {config.expert}")
+    if config.ckpt and Path(config.ckpt).is_file() and source is s3prl.hub and not config.trust_pickle:
+        try:
+            read_states(config.ckpt)
+        except CheckpointError as error:
+            raise CheckpointError(
+                f"teacher.ckpt: refused {config.ckpt} for teacher {config.expert}: {error}. s3prl's {config.expert} "
+                "would unpickle it, which runs whatever code the file names. If you trust the file, set "
+                "teacher.trust_pickle: true (or, for the Mockingjay family, convert it once with `audio-distilbert "
+                "convert --trust-pickle` and use distilbert_local)"
+            ) from error
     try:
-        return entry(ckpt=config.ckpt) if config.ckpt else entry()
+        with s3prl_checkpoints_allowed():  # s3prl's upstreams load their own checkpoints with torch's default
+            return entry(ckpt=config.ckpt) if config.ckpt else entry()
     except Exception as error:  # noqa: BLE001 - every upstream fails in its own way on a bad file
-        raise ValueError(
+        raise InputError(
             f"teacher.ckpt: {config.ckpt or '(the default model)'} could not be loaded by {config.expert} "
             f"({type(error).__name__}: {error})"
         ) from error
