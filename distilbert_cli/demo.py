@@ -2,11 +2,12 @@
 
 corpus -> teacher -> student distilled from it -> export -> phone_linear on s3prl's `fbank`, the teacher and the
 student, each with several seeds (features computed once per utterance, `--feature-cache`) and each also tested on
-speakers of another synthesizer that no model heard -> timing of teacher and student on the same audio -> a table of
-means ± std, WORKDIR/results.json and WORKDIR/results.png. `--precisions [bf16] [int8]` (none named: both) adds the
+speakers of another synthesizer (the unseen synthesizer) that no model heard, reading words no model heard -> timing
+of teacher and student on the same audio -> a table of means ± std, WORKDIR/results.json and WORKDIR/results.png. `--precisions [bf16] [int8]` (none named: both) adds the
 student at those precisions: its phone_linear heads tested on features computed at them, and heads trained on them.
-Each step is a subprocess of this same command, as a user would run it, and a step whose output already exists is
-skipped, so an interrupted demo resumes.
+Each step is a subprocess of this same command, as a user would run it, in a folder keyed by what made it (`steps`):
+a finished step with the same inputs is reused, an interrupted one resumes, and one whose inputs changed (another
+plan, teacher, config or package version) is done again.
 
 The teacher (configs/pretrain/demo_teacher.yaml) needs about half an hour of masked acoustic modelling on 2 cores,
 more than the demo's budget leaves, so the full demo distils from the shipped models/demo_teacher.ckpt;
@@ -19,25 +20,34 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import yaml
-
 from distilbert_configs import config_path
-from distilbert_corpus.corpus import PRETRAIN_SET, build_corpus, is_complete
 from distilbert_models import model_path
-from downstream_hooks.results import read_results, read_scores
-from upstream_distilbert.s3prl_states import read_states
 
-from .report import MODELS, figure, mean_std, over_seeds, ratio
+from distilbert_corpus.corpus import PRETRAIN_SET, build_corpus, is_complete
+from downstream_hooks.results import read_error_rates, read_results, read_scores
+from upstream_distilbert.atomic import atomic_write_text
+from upstream_distilbert.errors import InputError, MissingError, StepFailed
+from upstream_distilbert.s3prl_states import newest_states, read_states
+
+from .provenance import provenance
+from .report import MODELS, TEST_SETS, figure, mean_std, on, over_seeds, paired
+from .steps import Step
 
 SHIPPED_TEACHER = model_path("demo_teacher.ckpt")
 FIRST_SEED = 1337  # s3prl's default --seed; seed i of the demo is FIRST_SEED + i
+UNSEEN_FIRST_SPEAKER = 200  # the unseen synthesizer's speaker ids: apart from the corpus's (100 on)
+PHONE_CONFIG = config_path("downstream", "phone_linear_small.yaml")
+ASR_CONFIG = config_path("downstream", "asr_small.yaml")
+RUNNER_CONFIG = config_path("pretrain", "demo_runner.yaml")
 
 
 @dataclass(frozen=True)
 class Plan:
+    text: str  # what the corpus's speakers read (distilbert_corpus.text: open or grammar)
     speakers: int
     utterances_per_speaker: int  # the corpus of phone_linear (and of the student's distillation)
     train_teacher: bool  # False: distil from SHIPPED_TEACHER
@@ -49,17 +59,39 @@ class Plan:
     phone_eval_step: int
     phone_eval_batch: int  # small for tiny corpora: s3prl's phone dataset drops an incomplete last bucket
     seeds: int  # phone_linear runs per model, each with its own --seed
-    unseen_speakers: int  # espeak-ng + MBROLA speakers of the unseen-engine test set (0: none)
+    unseen_speakers: int  # espeak-ng + MBROLA speakers of the unseen-synthesizer test set (0: none)
     unseen_utterances_per_speaker: int
     timing_rounds: int
+    asr_steps: int  # s3prl's asr (asr_small.yaml) for each model; 0: no ASR
+    asr_eval_step: int
+    asr_seeds: int
 
 
-FULL = Plan(speakers=8, utterances_per_speaker=120, train_teacher=False, teacher_utterances_per_speaker=500,
-            teacher_steps=(3000,), student_steps=1200, student_lr=1.4e-3, phone_steps=1000, phone_eval_step=500,
-            phone_eval_batch=16, seeds=3, unseen_speakers=6, unseen_utterances_per_speaker=40, timing_rounds=5)
-QUICK = Plan(speakers=4, utterances_per_speaker=12, train_teacher=True, teacher_utterances_per_speaker=12,
+FULL = Plan(text="open", speakers=8, utterances_per_speaker=120, train_teacher=False,
+            teacher_utterances_per_speaker=500, teacher_steps=(3000,), student_steps=1200, student_lr=1.4e-3,
+            phone_steps=1000, phone_eval_step=500, phone_eval_batch=16, seeds=3, unseen_speakers=6,
+            unseen_utterances_per_speaker=40, timing_rounds=5, asr_steps=300, asr_eval_step=300, asr_seeds=2)
+QUICK = Plan(text="open", speakers=4, utterances_per_speaker=12, train_teacher=True, teacher_utterances_per_speaker=12,
              teacher_steps=(8, 12), student_steps=12, student_lr=1.4e-3, phone_steps=30, phone_eval_step=15,
-             phone_eval_batch=2, seeds=2, unseen_speakers=3, unseen_utterances_per_speaker=4, timing_rounds=2)
+             phone_eval_batch=2, seeds=2, unseen_speakers=3, unseen_utterances_per_speaker=4, timing_rounds=2,
+             asr_steps=4, asr_eval_step=2, asr_seeds=1)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """An upstream as run_downstream.py takes it: hub name, checkpoint (`-k`), expert options (`-g`)."""
+
+    hub: str
+    ckpt: Path | None = None
+    options: Path | None = None
+
+    def flags(self) -> list[str]:
+        return (["-u", self.hub] + (["-k", str(self.ckpt)] if self.ckpt else [])
+                + (["-g", str(self.options)] if self.options else []))
+
+    def inputs(self) -> dict:
+        """What identifies its features (files by digest)."""
+        return {"hub": self.hub, "ckpt": self.ckpt, "options": self.options}
 
 
 def run_step(*args: str, cwd: Path) -> None:
@@ -68,8 +100,17 @@ def run_step(*args: str, cwd: Path) -> None:
     print(f"[demo] audio-distilbert {' '.join(args)}", flush=True)
     proc = subprocess.run([exe, *args], cwd=cwd, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     if proc.returncode:
-        raise ChildProcessError(f"[demo] audio-distilbert {' '.join(args[:3])} ... failed with exit code {proc.returncode}; "
+        raise StepFailed(f"[demo] audio-distilbert {' '.join(args[:3])} ... failed with exit code {proc.returncode}; "
                                 "its output above says why, and rerunning the demo continues from there")
+
+
+def corpus_step(folder: Path, text: str, speakers: int, utterances_per_speaker: int, **options: object) -> Step:
+    """A corpus of `build_corpus` (built, or the finished one with the same settings)."""
+    step = Step.of(folder, kind="corpus", text=text, speakers=speakers, utterances_per_speaker=utterances_per_speaker,
+                   **options)
+    if not (step.prepare() and is_complete(folder)):
+        build_corpus(folder, speakers, utterances_per_speaker, text=text, **options)
+    return step
 
 
 def _pretrain_datarc(corpus: Path) -> str:
@@ -81,64 +122,54 @@ def _held_out(corpus: Path) -> set[str]:
     return {utt.split("-")[0] for utt in (corpus / "cpc_phone" / "test_split.txt").read_text().split()}
 
 
-def _corpus(path: Path, speakers: int, utterances_per_speaker: int) -> Path:
-    if not is_complete(path):
-        build_corpus(path, speakers, utterances_per_speaker)
-    return path
-
-
-def pretrain_and_export(workdir: Path, name: str, model_config: Path, steps: tuple[int, ...], corpus: Path,
-                        lr: float | None = None) -> Path:
-    """Pretrain (or find the finished run) and export its last checkpoint; return the student file. A run to
+def pretrain_and_export(workdir: Path, name: str, model_config: Path, steps: tuple[int, ...], corpus: Step,
+                        lr: float | None = None, **inputs: object) -> Path:
+    """Pretrain (or find the finished run) and export its last checkpoint; return the exported file. A run to
     `steps[0]`, then each next total resumes the finished run with that `total_steps` (`-e`), which restarts the
     learning-rate schedule at its value for that step of the longer schedule. An interrupted phase resumes from
-    its newest checkpoint. `lr` overrides demo_runner.yaml's."""
-    exported = workdir / f"{name}.ckpt"
-    if exported.is_file():
+    its newest checkpoint. `lr` overrides demo_runner.yaml's; `inputs` are further files or settings the run
+    depends on (a teacher file), for its key."""
+    step = Step.of(workdir / "pretrain" / name, kind="pretrain", model_config=model_config, runner=RUNNER_CONFIG,
+                   steps=steps, lr=lr, corpus=corpus, **inputs)
+    expdir, exported = step.folder, step.folder / f"{name}.ckpt"
+    if step.prepare() and exported.is_file():
         return exported
-    expdir = workdir / "pretrain" / name
     for phase, total in enumerate(steps):
-        done = _saved_step(expdir)
+        done = saved_step(expdir)
         if done >= total:
             continue
         runner = (f"config.runner.total_steps={total},,config.runner.save_step={max(min(total // 3, 1000), 1)},,"
                   f"config.runner.log_step={max(total // 10, 1)}")
         if done == 0 and phase == 0:
-            overrides = [runner, _pretrain_datarc(corpus), *([f"config.optimizer.lr={lr}"] if lr else [])]
-            run_step("pretrain", "-u", "distilbert", "-g", str(model_config),
-                     "-c", str(config_path("pretrain", "demo_runner.yaml")), "-n", name, "-p", str(expdir),
-                     "--device", "cpu", "-o", ",,".join(overrides), cwd=workdir)
+            overrides = [runner, _pretrain_datarc(corpus.folder), *([f"config.optimizer.lr={lr}"] if lr else [])]
+            run_step("pretrain", "-u", "distilbert", "-g", str(model_config), "-c", str(RUNNER_CONFIG), "-n", name,
+                     "-p", str(expdir), "--device", "cpu", "-o", ",,".join(overrides), cwd=workdir)
         else:
-            run_step("pretrain", "-e", str(_last_checkpoint(expdir)), "-o", runner, cwd=workdir)
-    run_step("export", str(_last_checkpoint(expdir)), "-o", str(exported), cwd=workdir)
+            run_step("pretrain", "-e", str(newest_states(expdir)), "-o", runner, cwd=workdir)
+    run_step("export", str(newest_states(expdir)), "-o", str(exported), cwd=workdir)
     return exported
 
 
-def _last_checkpoint(expdir: Path) -> Path:
-    return max(expdir.glob("states-*.ckpt"), key=lambda p: p.stat().st_mtime)
+def saved_step(expdir: Path) -> int:
+    """The steps done by a run's newest checkpoint (0 when it saved none yet)."""
+    return int(read_states(newest_states(expdir))["Step"]) if any(expdir.glob("states-*.ckpt")) else 0
 
 
-def _saved_step(expdir: Path) -> int:
-    """The step of the newest checkpoint of a run (0 when it saved none yet)."""
-    if not any(expdir.glob("states-*.ckpt")):
-        return 0
-    return int(read_states(_last_checkpoint(expdir))["Step"])
-
-
-def _teacher(workdir: Path, plan: Plan, corpus: Path) -> Path:
+def _teacher(workdir: Path, plan: Plan, corpus: Step) -> Path:
     """The shipped teacher, or one pretrained here on the training speakers of a corpus like the demo's."""
     if not plan.train_teacher:
         if not SHIPPED_TEACHER.is_file():
-            raise FileNotFoundError(f"{SHIPPED_TEACHER}: the shipped demo teacher is missing; "
+            raise MissingError(f"{SHIPPED_TEACHER}: the shipped demo teacher is missing; "
                                     "`audio-distilbert demo --retrain-teacher` trains it (about 30 min on 2 cores)")
         return SHIPPED_TEACHER
     source = corpus
     if plan.teacher_utterances_per_speaker != plan.utterances_per_speaker:
-        source = _corpus(workdir / "teacher-corpus", plan.speakers, plan.teacher_utterances_per_speaker)
-        if _held_out(source) != _held_out(corpus):
-            raise ValueError(f"{source}: holds out speakers {sorted(_held_out(source))}, the demo corpus "
-                             f"{sorted(_held_out(corpus))}; delete one of them to rebuild it")
-    return pretrain_and_export(workdir, "teacher", config_path("pretrain", "demo_teacher.yaml"), plan.teacher_steps, source)
+        source = corpus_step(workdir / "teacher-corpus", plan.text, plan.speakers, plan.teacher_utterances_per_speaker)
+        if _held_out(source.folder) != _held_out(corpus.folder):
+            raise InputError(f"{source.folder}: holds out speakers {sorted(_held_out(source.folder))}, the demo corpus "
+                             f"{sorted(_held_out(corpus.folder))}; delete one of them to rebuild it")
+    return pretrain_and_export(workdir, "teacher", config_path("pretrain", "demo_teacher.yaml"), plan.teacher_steps,
+                               source)
 
 
 def _downstream_datarc(corpus: Path) -> str:
@@ -147,40 +178,57 @@ def _downstream_datarc(corpus: Path) -> str:
             f"{d}.bucket_file={corpus / 'len_for_bucket'}")
 
 
-def _expdir(workdir: Path, name: str, seed: int) -> Path:
-    return workdir / "downstream" / name / f"seed-{seed}"
+def finished(expdir: Path, steps: int) -> bool:
+    """Whether a downstream run logged its final test evaluation (at step `steps`): a run killed before or during
+    it is not finished, however far its training got."""
+    return (expdir / "log.log").is_file() and steps in read_scores(expdir).get("test", {})
 
 
-def _phone_linear(workdir: Path, name: str, upstream: list[str], plan: Plan, corpus: Path, seed: int) -> Path:
-    """One phone_linear run (or the finished one); returns its experiment folder."""
-    expdir = _expdir(workdir, name, seed)
-    if not (expdir / "log.log").is_file() or read_results(expdir)["last_step"] < plan.phone_steps:
-        run_step("downstream", "-m", "train", *upstream, "-d", "phone_linear",
-                 "-c", str(config_path("downstream", "phone_linear_small.yaml")), "-p", str(expdir), "--device", "cpu",
-                 "--seed", str(seed), "--feature-cache", str(workdir / "feature-cache"),
-                 "-o", f"config.runner.total_steps={plan.phone_steps},,config.runner.eval_step={plan.phone_eval_step},,"
-                       f"config.runner.save_step={plan.phone_eval_step},,"
-                       f"config.runner.log_step={max(plan.phone_eval_step // 5, 1)},,{_downstream_datarc(corpus)},,"
-                       f"config.downstream_expert.datarc.eval_batch_size={plan.phone_eval_batch}",
-                 cwd=workdir)
-    return expdir
+def phone_linear(workdir: Path, name: str, upstream: Upstream, plan: Plan, corpus: Step, seed: int,
+                 layer: int | None = None) -> Path:
+    """One phone_linear run (or the finished one); returns its experiment folder. `layer`: s3prl's `-l`, the
+    probe on that hidden state alone instead of the learned weighted sum of all."""
+    step = Step.of(workdir / "downstream" / name / f"seed-{seed}", kind="phone_linear", upstream=upstream.inputs(),
+                   config=PHONE_CONFIG, steps=plan.phone_steps, eval_step=plan.phone_eval_step,
+                   eval_batch=plan.phone_eval_batch, corpus=corpus, seed=seed, layer=layer)
+    if step.prepare():
+        if finished(step.folder, plan.phone_steps):
+            return step.folder
+        step.clear()  # an interrupted run: s3prl's runner would append to its log, so start it again
+    run_step("downstream", "-m", "train", *upstream.flags(), *(["-l", str(layer)] if layer is not None else []),
+             "-d", "phone_linear", "-c", str(PHONE_CONFIG), "-p", str(step.folder), "--device", "cpu",
+             "--seed", str(seed), "--feature-cache", str(workdir / "feature-cache"),
+             "-o", f"config.runner.total_steps={plan.phone_steps},,config.runner.eval_step={plan.phone_eval_step},,"
+                   f"config.runner.save_step={plan.phone_eval_step},,"
+                   f"config.runner.log_step={max(plan.phone_eval_step // 5, 1)},,{_downstream_datarc(corpus.folder)},,"
+                   f"config.downstream_expert.datarc.eval_batch_size={plan.phone_eval_batch}",
+             cwd=workdir)
+    if not finished(step.folder, plan.phone_steps):
+        raise StepFailed(f"[demo] {step.folder}: phone_linear ended without its step-{plan.phone_steps} test "
+                                "evaluation in log.log")
+    return step.folder
 
 
-def _test_accuracy(workdir: Path, expdir: Path, corpus: Path, out: Path, model_config: Path | None = None) -> float:
-    """The test accuracy on `corpus` of a run's best-dev model (s3prl's `-m evaluate`, results in `out`), its
-    upstream run with other expert options (`-g`) where `model_config` is given."""
-    if "test" not in (read_scores(out) if (out / "log.log").is_file() else {}):
-        overrides = [f"args.expdir={out}", _downstream_datarc(corpus),
-                     *([f"args.upstream_model_config={model_config}"] if model_config else [])]
+def test_accuracy(workdir: Path, expdir: Path, corpus: Step, name: str, options: Path | None = None) -> float:
+    """The test accuracy on `corpus` of a run's best-dev model (s3prl's `-m evaluate`, its log in
+    `expdir/name`), its upstream run with other expert options (`-g`) where `options` is given."""
+    step = Step.of(expdir / name, kind="evaluate", run=json.loads((expdir / "step.json").read_text())["key"],
+                   corpus=corpus, options=options)
+    log = step.folder / "log.log"
+    if not (step.prepare() and log.is_file() and "test" in read_scores(step.folder)):
+        step.clear()
+        overrides = [f"args.expdir={step.folder}", _downstream_datarc(corpus.folder),
+                     *([f"args.upstream_model_config={options}"] if options else [])]
         run_step("downstream", "-m", "evaluate", "-e", str(expdir / "best-states-dev.ckpt"), "-t", "test",
                  "--device", "cpu", "--feature-cache", str(workdir / "feature-cache"), "-o", ",,".join(overrides),
                  cwd=workdir)
-    (accuracy,) = read_scores(out)["test"].values()
+    (accuracy,) = read_scores(step.folder)["test"].values()
     return accuracy
 
 
-def unseen_engine_corpus(workdir: Path, plan: Plan) -> Path | None:
-    """Speakers of espeak-ng + MBROLA, all for testing; None (and why) where that engine is not installed."""
+def unseen_synthesizer_corpus(workdir: Path, plan: Plan) -> Step | None:
+    """Speakers of espeak-ng + MBROLA with ids and words of their own, all for testing; None (and why) where that
+    synthesizer is not installed."""
     from distilbert_corpus.synthesizers import check_installed, make_speakers
 
     if not plan.unseen_speakers:
@@ -188,36 +236,105 @@ def unseen_engine_corpus(workdir: Path, plan: Plan) -> Path | None:
     try:
         check_installed(make_speakers(0, plan.unseen_speakers))
     except FileNotFoundError as error:
-        print(f"[demo] no unseen-engine test set, so that column is left out: {error}", flush=True)
+        print(f"[demo] no unseen-synthesizer test set, so that column is left out: {error}", flush=True)
         return None
-    path = workdir / "unseen-engine-corpus"
-    if not is_complete(path):
-        build_corpus(path, 0, plan.unseen_utterances_per_speaker, test_speakers=plan.unseen_speakers,
-                     mbrola_speakers=plan.unseen_speakers)
-    return path
+    return corpus_step(workdir / "unseen-synthesizer-corpus", plan.text, 0, plan.unseen_utterances_per_speaker,
+                       test_speakers=plan.unseen_speakers, mbrola_speakers=plan.unseen_speakers,
+                       test_vocabulary="unseen", first_speaker_id=UNSEEN_FIRST_SPEAKER)
 
 
-def model_upstreams(teacher: str | Path, student: str | Path) -> dict[str, list[str]]:
-    """The run_downstream.py upstream flags of the demo's models (MODELS), by name."""
-    return {"fbank": ["-u", "fbank"], "teacher": ["-u", "distilbert_local", "-k", str(teacher)],
-            "student": ["-u", "distilbert_local", "-k", str(student)]}
+def model_upstreams(teacher: str | Path, student: str | Path) -> dict[str, Upstream]:
+    """The demo's models (MODELS) as upstreams, by name."""
+    return {"fbank": Upstream("fbank"), "teacher": Upstream("distilbert_local", Path(teacher)),
+            "student": Upstream("distilbert_local", Path(student))}
 
 
-def model_results(workdir: Path, name: str, upstream: list[str], plan: Plan, corpus: Path,
-                   unseen: Path | None) -> tuple[dict, Path]:
+def model_results(workdir: Path, name: str, upstream: Upstream, plan: Plan, corpus: Step, unseen: Step | None,
+                  layer: int | None = None) -> tuple[dict, Path]:
     """One model's phone_linear figures over the plan's seeds, and its first seed's folder (for the curves)."""
-    expdirs = [_phone_linear(workdir, name, upstream, plan, corpus, FIRST_SEED + i) for i in range(plan.seeds)]
+    seeds = [FIRST_SEED + i for i in range(plan.seeds)]
+    expdirs = [phone_linear(workdir, name, upstream, plan, corpus, seed, layer) for seed in seeds]
     runs = [read_results(expdir) for expdir in expdirs]
     if unseen is not None:
         for run, expdir in zip(runs, expdirs):
-            run["unseen_engine_test_acc"] = _test_accuracy(workdir, expdir, unseen, expdir / "unseen-engine")
-    result = {"last_step": min(run["last_step"] for run in runs), "seeds": [FIRST_SEED + i for i in range(plan.seeds)]}
-    for key in ("test_acc", "best_dev_acc", *(["unseen_engine_test_acc"] if unseen is not None else [])):
+            run[on("unseen_synthesizer", "test_acc")] = test_accuracy(workdir, expdir, unseen, "unseen-synthesizer")
+    result = {"seeds": seeds}
+    for key in ("best_dev_acc", *(on(t, "test_acc") for t in TEST_SETS if on(t, "test_acc") in runs[0])):
         result |= over_seeds(runs, key)
     return result, expdirs[0]
 
 
-def _precision_results(workdir: Path, plan: Plan, corpus: Path, student: Path, precisions: tuple[str, ...],
+def _asr_datarc(corpus: Path) -> str:
+    d = "config.downstream_expert.datarc"
+    return f"{d}.libri_root={corpus / 'LibriSpeech'},,{d}.bucket_file={corpus / 'asr'}"
+
+
+def asr(workdir: Path, name: str, upstream: Upstream, plan: Plan, corpus: Step, seed: int) -> Path:
+    """One run of s3prl's asr (or the finished one); returns its experiment folder. Finished when its last
+    checkpoint, saved after the last dev evaluation, exists."""
+    step = Step.of(workdir / "downstream" / "asr" / name / f"seed-{seed}", kind="asr", upstream=upstream.inputs(),
+                   config=ASR_CONFIG, steps=plan.asr_steps, eval_step=plan.asr_eval_step, corpus=corpus, seed=seed)
+    last = step.folder / f"states-{plan.asr_steps}.ckpt"
+    if step.prepare():
+        if last.is_file():
+            return step.folder
+        step.clear()
+    run_step("downstream", "-m", "train", *upstream.flags(), "-d", "asr", "-c", str(ASR_CONFIG), "-p", str(step.folder),
+             "--device", "cpu", "--seed", str(seed), "--feature-cache", str(workdir / "feature-cache"),
+             "-o", f"config.runner.total_steps={plan.asr_steps},,config.runner.eval_step={plan.asr_eval_step},,"
+                   f"config.runner.save_step={plan.asr_eval_step},,config.runner.log_step={max(plan.asr_eval_step // 5, 1)},,"
+                   f"{_asr_datarc(corpus.folder)},,"
+                   f"config.downstream_expert.datarc.dict_path={corpus.folder / 'asr' / 'char.dict'}",
+             cwd=workdir)
+    if not last.is_file():
+        raise StepFailed(f"[demo] {step.folder}: asr ended without its last checkpoint {last.name}")
+    return step.folder
+
+
+def asr_error_rates(workdir: Path, expdir: Path, corpus: Step, name: str, steps: int) -> dict[str, float]:
+    """{wer, cer} on `corpus`'s test-clean of a run's best-dev model (s3prl's `-m evaluate`, in `expdir/name`): the
+    dev-clean-best.ckpt that s3prl saves on a new lowest dev WER, or the last checkpoint where the dev WER never
+    fell below 100%."""
+    best = expdir / "dev-clean-best.ckpt"
+    model = best if best.is_file() else expdir / f"states-{steps}.ckpt"
+    step = Step.of(expdir / name, kind="evaluate", run=json.loads((expdir / "step.json").read_text())["key"],
+                   corpus=corpus, model=model.name)
+    if not (step.prepare() and (step.folder / "test-clean-noLM-ref.ark").is_file()):
+        step.clear()
+        run_step("downstream", "-m", "evaluate", "-e", str(model), "-t", "test-clean", "--device", "cpu",
+                 "--feature-cache", str(workdir / "feature-cache"),
+                 "-o", f"args.expdir={step.folder},,{_asr_datarc(corpus.folder)}", cwd=workdir)
+    return read_error_rates(step.folder, "test-clean")
+
+
+def asr_results(workdir: Path, upstreams: dict[str, Upstream], plan: Plan, corpus: Step, unseen: Step | None) -> dict:
+    """`tasks.asr` of results.json: each model's test WER and CER over the ASR seeds (held-out speakers, and the
+    unseen synthesizer), and the retention teacher WER / student WER (> 1: the student errs less) per seed."""
+    seeds = [FIRST_SEED + i for i in range(plan.asr_seeds)]
+    models = {}
+    for name in MODELS:
+        runs = []
+        for seed in seeds:
+            expdir = asr(workdir, name, upstreams[name], plan, corpus, seed)
+            run = {}
+            for test_set, data in (("held_out", corpus), ("unseen_synthesizer", unseen)):
+                if data is not None:
+                    rates = asr_error_rates(workdir, expdir, data, test_set.replace("_", "-"), plan.asr_steps)
+                    run |= {on(test_set, f"test_{metric}"): value for metric, value in rates.items()}
+            runs.append(run)
+        models[name] = {"seeds": seeds}
+        for key in runs[0]:
+            models[name] |= over_seeds(runs, key)
+    result = {"models": models}
+    for test_set in TEST_SETS[: 2 if unseen is not None else 1]:
+        key = on(test_set, "test_wer")
+        ratios = [t / s if s else float("inf") for t, s in zip(models["teacher"][f"{key}s"], models["student"][f"{key}s"])]
+        result[on(test_set, "retention")], result[on(test_set, "retention_std")] = mean_std(ratios)
+        result[on(test_set, "retentions")] = ratios
+    return result
+
+
+def _precision_results(workdir: Path, plan: Plan, corpus: Step, student: Path, precisions: tuple[str, ...],
                        fp32: list[float]) -> dict:
     """The student at each of `precisions` (bf16, int8: `precision:` in the expert options, s3prl's `-g`): its fp32
     phone_linear heads tested on features computed at that precision (same head), and heads trained on those
@@ -228,7 +345,7 @@ def _precision_results(workdir: Path, plan: Plan, corpus: Path, student: Path, p
     from upstream_distilbert.precision import bf16_supported
 
     seeds = [FIRST_SEED + i for i in range(plan.seeds)]
-    fp32_runs = [_expdir(workdir, "student", seed) for seed in seeds]
+    fp32_runs = [workdir / "downstream" / "student" / f"seed-{seed}" for seed in seeds]
     results: dict = {}
     for precision in precisions:
         if precision == "bf16" and not bf16_supported(torch.device("cpu")):
@@ -236,11 +353,10 @@ def _precision_results(workdir: Path, plan: Plan, corpus: Path, student: Path, p
             results[precision] = None
             continue
         options = workdir / f"expert-{precision}.yaml"
-        options.write_text(f"precision: {precision}\n")
-        same_head = [_test_accuracy(workdir, expdir, corpus, expdir / f"test-{precision}", options)
-                     for expdir in fp32_runs]
-        upstream = ["-u", "distilbert_local", "-k", str(student), "-g", str(options)]
-        retrained = [read_results(_phone_linear(workdir, f"student-{precision}", upstream, plan, corpus, seed))["test_acc"]
+        atomic_write_text(options, f"precision: {precision}\n")
+        same_head = [test_accuracy(workdir, expdir, corpus, f"test-{precision}", options) for expdir in fp32_runs]
+        upstream = Upstream("distilbert_local", student, options)
+        retrained = [read_results(phone_linear(workdir, f"student-{precision}", upstream, plan, corpus, seed))["test_acc"]
                      for seed in seeds]
         results[precision] = {}
         for name, accs in (("same_head", same_head), ("retrained", retrained)):
@@ -253,9 +369,9 @@ def _precision_results(workdir: Path, plan: Plan, corpus: Path, student: Path, p
 def _timing(teacher: Path, student: Path, corpus: Path, rounds: int) -> dict:
     """Seconds per audio second of both upstreams on the same test utterances, timed round-robin."""
     import torch
-
     from distilbert_benchmarks.models import load_measured
     from distilbert_benchmarks.timing import interleaved_medians
+
     from upstream_distilbert.features import read_wave
 
     ids = (corpus / "cpc_phone" / "test_split.txt").read_text().split()[:8]
@@ -268,42 +384,54 @@ def _timing(teacher: Path, student: Path, corpus: Path, rounds: int) -> dict:
             for name, m in models.items()}
 
 
-def run_demo(workdir: str | Path, quick: bool = False, retrain_teacher: bool = False, seeds: int | None = None,
-             precisions: tuple[str, ...] = ()) -> dict:
+def make_plan(quick: bool = False, retrain_teacher: bool = False, seeds: int | None = None,
+              text: str | None = None) -> Plan:
+    """The full or quick plan with the command line's changes."""
     plan = QUICK if quick else FULL
     if retrain_teacher:
         plan = replace(plan, train_teacher=True)
     if seeds is not None:
         if seeds < 1:
-            raise ValueError(f"--seeds {seeds}: expected at least 1 phone_linear seed per model")
+            raise InputError(f"--seeds {seeds}: expected at least 1 phone_linear seed per model")
         plan = replace(plan, seeds=seeds)
+    if text is not None:
+        plan = replace(plan, text=text)
+    return plan
+
+
+def student_config(workdir: Path, teacher: Path) -> Path:
+    """demo_student.yaml distilling from `teacher`, written to the workdir."""
+    config = yaml.safe_load(config_path("pretrain", "demo_student.yaml").read_text())
+    config["teacher"]["ckpt"] = str(teacher)
+    return atomic_write_text(workdir / "student.yaml", yaml.safe_dump(config))
+
+
+def run_demo(workdir: str | Path, plan: Plan, quick: bool = False, precisions: tuple[str, ...] = ()) -> dict:
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    corpus = _corpus(workdir / "corpus", plan.speakers, plan.utterances_per_speaker)
+    corpus = corpus_step(workdir / "corpus", plan.text, plan.speakers, plan.utterances_per_speaker)
     teacher = _teacher(workdir, plan, corpus)
-    student_config = yaml.safe_load(config_path("pretrain", "demo_student.yaml").read_text())
-    student_config["teacher"]["ckpt"] = str(teacher)
-    (workdir / "student.yaml").write_text(yaml.safe_dump(student_config))
-    student = pretrain_and_export(workdir, "student", workdir / "student.yaml", (plan.student_steps,), corpus,
-                        plan.student_lr)
-    unseen = unseen_engine_corpus(workdir, plan)
+    student = pretrain_and_export(workdir, "student", student_config(workdir, teacher), (plan.student_steps,), corpus,
+                                  plan.student_lr, teacher=teacher)
+    unseen = unseen_synthesizer_corpus(workdir, plan)
     upstreams = model_upstreams(teacher, student)
     models, first_runs = {}, {}
     for name in MODELS:
         models[name], first_runs[name] = model_results(workdir, name, upstreams[name], plan, corpus, unseen)
-    for name, measured in _timing(teacher, student, corpus, plan.timing_rounds).items():
+    for name, measured in _timing(teacher, student, corpus.folder, plan.timing_rounds).items():
         models[name].update(measured)
     results = {
-        "plan": plan.__dict__ | {"quick": quick, "teacher_file": str(teacher)},
+        "provenance": provenance(),
+        "plan": asdict(plan) | {"quick": quick, "teacher_file": str(teacher), "student_file": str(student)},
         "models": models,
         "size_ratio": models["teacher"]["params"] / models["student"]["params"],
         "speedup": models["teacher"]["seconds_per_audio_second"] / models["student"]["seconds_per_audio_second"],
-    }
-    for prefix, key in (("", "test_acc"), *([("unseen_engine_", "unseen_engine_test_acc")] if unseen else [])):
-        results[f"{prefix}retention"], results[f"{prefix}retention_std"] = ratio(models["student"], models["teacher"], key)
+    } | paired(models["student"], models["teacher"])
+    if plan.asr_steps:
+        results["tasks"] = {"asr": asr_results(workdir, upstreams, plan, corpus, unseen)}
     if precisions:
         results["precisions"] = _precision_results(workdir, plan, corpus, student, precisions,
                                                    models["student"]["test_accs"])
-    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    atomic_write_text(workdir / "results.json", json.dumps(results, indent=2) + "\n")
     figure(workdir, results, first_runs)
     return results

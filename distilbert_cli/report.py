@@ -9,6 +9,21 @@ from downstream_hooks.results import read_scalars, read_scores
 
 MODELS = ("fbank", "teacher", "student")
 COLOURS = {"fbank": "grey", "teacher": "tab:blue", "student": "tab:orange"}
+# The test sets, by name, and each one's accuracy key in results.json: the corpus's held-out speakers, and the
+# speakers of a synthesizer no model heard, reading a vocabulary of their own.
+TEST_SETS = ("held_out", "unseen_synthesizer")
+LABELS = {"held_out": "held-out speakers", "unseen_synthesizer": "unseen synthesizer"}
+
+
+def on(test_set: str, key: str) -> str:
+    """results.json's name of `key` on a test set: as it is on the held-out speakers (`test_acc`, `retention`),
+    prefixed on the others (`unseen_synthesizer_test_acc`)."""
+    return key if test_set == "held_out" else f"{test_set}_{key}"
+
+
+def sets_in(entry: dict, key: str) -> list[str]:
+    """The test sets on which `entry` has `key`."""
+    return [t for t in TEST_SETS if on(t, key) in entry]
 
 
 def mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -25,7 +40,8 @@ def over_seeds(runs: list[dict], key: str) -> dict:
 
 def ratio(numerator: dict, denominator: dict, key: str) -> tuple[float, float | None]:
     """numerator[key] / denominator[key] of two means, and its standard deviation propagated from theirs
-    (independent errors: relative variances add)."""
+    (independent errors: relative variances add). For models measured with different probe seeds; where they
+    share them, `paired` is the right measure."""
     value = numerator[key] / denominator[key]
     stds = numerator[f"{key}_std"], denominator[f"{key}_std"]
     if None in stds:
@@ -33,31 +49,61 @@ def ratio(numerator: dict, denominator: dict, key: str) -> tuple[float, float | 
     return value, value * math.hypot(stds[0] / numerator[key], stds[1] / denominator[key])
 
 
+def paired(model: dict, reference: dict, name: str = "student", reference_name: str = "teacher") -> dict:
+    """`model` against `reference` seed by seed (they share each phone_linear seed), on every test set both have:
+    `retention` (mean of the per-seed ratios model / reference), `retention_std`, `retentions`, prefixed by the test
+    set except the held-out one (`unseen_synthesizer_retention`, ...), and `paired.<name>_minus_<reference_name>.
+    <test set>.{mean, std, values}` (per-seed differences)."""
+    if model["seeds"] != reference["seeds"]:
+        raise ValueError(f"paired figures need the same phone_linear seeds: {model['seeds']} and {reference['seeds']}")
+    out: dict = {"paired": {f"{name}_minus_{reference_name}": {}}}
+    for test_set in TEST_SETS:
+        key = on(test_set, "test_acc")
+        if key not in model or key not in reference:
+            continue
+        ours, theirs = model[f"{key}s"], reference[f"{key}s"]
+        differences = [a - b for a, b in zip(ours, theirs)]
+        mean, std = mean_std(differences)
+        out["paired"][f"{name}_minus_{reference_name}"][test_set] = {"mean": mean, "std": std, "values": differences}
+        ratios = [a / b for a, b in zip(ours, theirs)]
+        out[on(test_set, "retention")], out[on(test_set, "retention_std")] = mean_std(ratios)
+        out[on(test_set, "retentions")] = ratios
+    return out
+
+
 def plus_minus(mean: float, std: float | None, scale: float = 1.0, digits: int = 3) -> str:
     """`mean ± std` (each times `scale`, e.g. 100 for percent), or the mean alone where the spread is unknown."""
     return f"{mean * scale:.{digits}f}" + (f" ± {std * scale:.{digits}f}" if std is not None else "")
 
 
+def figure_of(entry: dict, key: str, percent: bool = False) -> str:
+    """`entry[key]` ± `entry[key_std]`, as a percentage with one decimal where `percent`."""
+    if percent:
+        return plus_minus(entry[key], entry[f"{key}_std"], 100, 1) + "%"
+    return plus_minus(entry[key], entry[f"{key}_std"])
+
+
 def table(results: dict) -> str:
-    """The demo's summary: accuracies as mean ± std over the seeds, size and speed."""
+    """The demo's summary: accuracies as mean ± std over the seeds, size and speed, and the student against its
+    teacher seed by seed."""
     models = results["models"]
-    unseen = "unseen_engine_test_acc" in models["fbank"]
-    header = f"{'model':8} {'test acc':>15} {'dev acc':>15}" + (f" {'unseen engine':>15}" if unseen else "")
+    sets = sets_in(models["fbank"], "test_acc")
+    header = f"{'model':8} " + " ".join(f"{LABELS[t]:>20}" for t in sets) + f" {'dev acc':>15}"
     rows = [header + f" {'params':>10} {'s/audio s':>9}"]
     for name in MODELS:
         m = models[name]
-        cells = [plus_minus(m["test_acc"], m["test_acc_std"]), plus_minus(m["best_dev_acc"], m["best_dev_acc_std"])]
-        if unseen:
-            cells.append(plus_minus(m["unseen_engine_test_acc"], m["unseen_engine_test_acc_std"]))
+        cells = [f"{figure_of(m, on(t, 'test_acc')):>20}" for t in sets] + [f"{figure_of(m, 'best_dev_acc'):>15}"]
         params = f"{m['params']:,}" if "params" in m else "-"
         speed = f"{m['seconds_per_audio_second']:.4f}" if "seconds_per_audio_second" in m else "-"
-        rows.append(f"{name:8} " + " ".join(f"{c:>15}" for c in cells) + f" {params:>10} {speed:>9}")
-    parts = [f"retention {plus_minus(results['retention'], results['retention_std'])}"]
-    if unseen:
-        parts.append(f"on the unseen engine {plus_minus(results['unseen_engine_retention'], results['unseen_engine_retention_std'])}")
-    parts += [f"size ratio {results['size_ratio']:.2f}x", f"speedup {results['speedup']:.2f}x",
-              f"mean ± std over {len(models['fbank']['test_accs'])} phone_linear seed(s)"]
-    rows.append(", ".join(parts))
+        rows.append(f"{name:8} " + " ".join(cells) + f" {params:>10} {speed:>9}")
+    for t in sets:
+        diff = results["paired"]["student_minus_teacher"][t]
+        rows.append(f"{LABELS[t]}: retention {figure_of(results, on(t, 'retention'), percent=True)}, "
+                    f"student minus teacher {plus_minus(diff['mean'], diff['std'])} (per seed)")
+    rows.append(f"size ratio {results['size_ratio']:.2f}x, speedup {results['speedup']:.2f}x, "
+                f"mean ± std over {len(models['fbank']['test_accs'])} phone_linear seed(s)")
+    if "asr" in results.get("tasks", {}):
+        rows += asr_table(results["tasks"]["asr"])
     for precision, entry in results.get("precisions", {}).items():
         if entry is None:
             rows.append(f"student {precision}: not supported by this CPU")
@@ -69,6 +115,21 @@ def table(results: dict) -> str:
     return "\n".join(rows)
 
 
+def asr_table(asr: dict) -> list[str]:
+    """ASR test WER and CER (fractions) per model and test set, and the WER retention."""
+    models = asr["models"]
+    sets = sets_in(models["fbank"], "test_wer")
+    rows = [f"{'asr':8} " + " ".join(f"{LABELS[t] + ' WER / CER':>34}" for t in sets)]
+    for name in MODELS:
+        m = models[name]
+        cells = [f"{figure_of(m, on(t, 'test_wer'))} / {figure_of(m, on(t, 'test_cer'))}" for t in sets]
+        rows.append(f"{name:8} " + " ".join(f"{c:>34}" for c in cells))
+    rows.append("asr retention (teacher WER / student WER, per seed): " + ", ".join(
+        f"{LABELS[t]} {figure_of(asr, on(t, 'retention'), percent=True)}" for t in sets)
+        + f"; {len(models['fbank']['seeds'])} asr seed(s)")
+    return rows
+
+
 def figure(workdir: Path, results: dict, seed_dirs: dict[str, Path]) -> Path:
     """results.png: the student's distillation curves, phone_linear's training curves (first seed), test
     accuracies with their spread over seeds, parameters and time."""
@@ -78,7 +139,8 @@ def figure(workdir: Path, results: dict, seed_dirs: dict[str, Path]) -> Path:
     import matplotlib.pyplot as plt
 
     models = results["models"]
-    fig, axes = plt.subplots(1, 5, figsize=(21, 3.8))
+    asr = results.get("tasks", {}).get("asr")
+    fig, axes = plt.subplots(1, 6 if asr else 5, figsize=(25 if asr else 21, 3.8))
     prefix = "distilbert/train-"
     for tag, curve in sorted(read_scalars(workdir / "pretrain" / "student").items()):
         name = tag.removeprefix(prefix)
@@ -92,9 +154,7 @@ def figure(workdir: Path, results: dict, seed_dirs: dict[str, Path]) -> Path:
         axes[1].plot(steps, accs, label=name, color=COLOURS[name])
     axes[1].set(title="phone_linear training accuracy (first seed)", xlabel="step", ylabel="frame accuracy")
     axes[1].legend()
-    conditions = [("test_acc", "held-out speakers")]
-    if "unseen_engine_test_acc" in models["fbank"]:
-        conditions.append(("unseen_engine_test_acc", "unseen engine"))
+    conditions = [(on(t, "test_acc"), LABELS[t]) for t in sets_in(models["fbank"], "test_acc")]
     width = 0.8 / len(MODELS)
     for i, name in enumerate(MODELS):
         m = models[name]
@@ -108,6 +168,15 @@ def figure(workdir: Path, results: dict, seed_dirs: dict[str, Path]) -> Path:
     axes[3].set(title=f"parameters, millions ({results['size_ratio']:.2f}x)")
     axes[4].bar(pair, [models[n]["seconds_per_audio_second"] * 1000 for n in pair], color=[COLOURS[n] for n in pair])
     axes[4].set(title=f"ms per audio second ({results['speedup']:.2f}x)")
+    if asr:
+        keys = [(on(t, "test_wer"), LABELS[t]) for t in sets_in(asr["models"]["fbank"], "test_wer")]
+        for i, name in enumerate(MODELS):
+            m = asr["models"][name]
+            axes[5].bar([c + (i - 1) * width for c in range(len(keys))], [m[k] for k, _ in keys], width,
+                        yerr=[m[f"{k}_std"] or 0 for k, _ in keys], capsize=3, label=name, color=COLOURS[name])
+        axes[5].set_xticks(range(len(keys)), [label for _, label in keys])
+        axes[5].set(title=f"asr test WER (lower is better), {len(asr['models']['fbank']['seeds'])} seed(s)")
+        axes[5].legend(fontsize="small")
     fig.tight_layout()
     path = workdir / "results.png"
     fig.savefig(path, dpi=90)

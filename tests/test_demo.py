@@ -1,11 +1,16 @@
-"""The demo's pieces: the shipped teacher, resuming an interrupted pretraining step. (The quick demo runs end to end
-from an installed wheel in test_wheel.)"""
+"""The demo's pieces: the shipped teacher, steps keyed by what made them, resuming an interrupted pretraining step,
+and what counts as a finished downstream run. (The quick demo runs end to end from an installed wheel in
+test_wheel.)"""
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
 import torch
+
+from distilbert_cli.steps import KEY_FILE, Step
 
 from .conftest import REPO, write_yaml
 from .test_pretrain import TINY
@@ -14,34 +19,91 @@ from .test_pretrain import TINY
 def test_the_full_demo_distils_from_the_shipped_teacher(tmp_path: Path) -> None:
     """models/demo_teacher.ckpt is a weights-only student file of configs/pretrain/demo_teacher.yaml's shape, and
     the full demo picks it instead of training one."""
-    from distilbert_pretrain.config import PretrainConfig
     from distilbert_cli.demo import FULL, SHIPPED_TEACHER, _teacher
+    from distilbert_pretrain.config import PretrainConfig
     from upstream_distilbert import load_student
 
     torch.load(SHIPPED_TEACHER, weights_only=True)
     config = PretrainConfig.load(str(REPO / "configs" / "pretrain" / "demo_teacher.yaml")).model
     assert load_student(SHIPPED_TEACHER).config == config
-    assert _teacher(tmp_path, FULL, tmp_path / "corpus") == SHIPPED_TEACHER
+    assert _teacher(tmp_path, FULL, Step.of(tmp_path / "corpus", kind="corpus")) == SHIPPED_TEACHER
     assert not any(tmp_path.iterdir())  # nothing trained, nothing built
+
+
+def test_a_step_is_kept_for_the_same_inputs_and_redone_for_others(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("a: 1\n")
+    step = Step.of(tmp_path / "step", plan={"steps": 10}, config=config)
+    assert not step.prepare()  # new
+    (step.folder / "output").write_text("done")
+    assert Step.of(tmp_path / "step", plan={"steps": 10}, config=config).prepare()  # the same inputs: kept
+    assert (step.folder / "output").is_file()
+    config.write_text("a: 2\n")  # a file is an input by its contents
+    changed = Step.of(tmp_path / "step", plan={"steps": 10}, config=config)
+    assert changed.key != step.key and not changed.prepare()
+    assert sorted(p.name for p in step.folder.iterdir()) == [KEY_FILE]  # the other inputs' output is gone
+    assert json.loads((step.folder / KEY_FILE).read_text())["inputs"]["config"]["sha256"]
+    downstream = Step.of(tmp_path / "next", after=changed)  # a step's key covers the keys it builds on
+    assert downstream.key != Step.of(tmp_path / "next", after=step).key
+    (changed.folder / "half").mkdir()
+    changed.clear()
+    assert sorted(p.name for p in changed.folder.iterdir()) == [KEY_FILE]
+
+
+def test_a_corpus_step_is_reused_for_the_same_plan_and_rebuilt_for_another(tmp_path: Path) -> None:
+    """A quick run, then another plan in the same folder: the corpus is rebuilt, never mixed; then the first plan
+    again rebuilds it once more (one folder holds one plan's corpus)."""
+    from distilbert_cli.demo import corpus_step
+
+    folder = tmp_path / "corpus"
+    first = corpus_step(folder, "open", 3, 2, test_speakers=1)
+    made = (folder / "corpus.json").stat().st_mtime_ns
+    assert corpus_step(folder, "open", 3, 2, test_speakers=1).key == first.key
+    assert (folder / "corpus.json").stat().st_mtime_ns == made  # reused
+    corpus_step(folder, "open", 3, 3, test_speakers=1)
+    assert json.loads((folder / "corpus.json").read_text())["utterances"] == 9
+    assert len((folder / "cpc_phone" / "converted_aligned_phones.txt").read_text().splitlines()) == 9
+
+
+def test_a_downstream_run_is_finished_only_with_its_final_test_evaluation(tmp_path: Path) -> None:
+    from distilbert_cli.demo import finished
+    from downstream_hooks.results import read_results
+
+    assert not finished(tmp_path, 30)
+    log = tmp_path / "log.log"
+    lines = ["libri_phone/train-|step:30|acc:0.5", "best|libri_phone/dev-|step:15|acc:0.4",
+             "libri_phone/test-|step:15|acc:0.38", "libri_phone/dev-|step:30|acc:0.39"]
+    log.write_text("\n".join(lines) + "\n")  # killed during the step-30 evaluation: its test line is missing
+    assert not finished(tmp_path, 30) and read_results(tmp_path)["last_step"] == 15
+    log.write_text("\n".join([*lines, "libri_phone/test-|step:30|acc:0.37"]) + "\n")
+    assert finished(tmp_path, 30) and read_results(tmp_path)["last_step"] == 30
 
 
 def test_an_interrupted_pretraining_step_resumes_from_its_last_checkpoint(corpus: dict, tmp_path: Path,
                                                                            capfd: pytest.CaptureFixture) -> None:
-    """A demo whose pretraining run stopped short of its steps (a kill during step 3 leaves the checkpoint of
-    step 2 as the newest) continues that run from its newest states-*.ckpt instead of starting it again."""
+    """A pretraining step killed before its export exports the checkpoint with the most steps (as recorded in it,
+    whatever the files' times); one killed during its last step (the newest checkpoint at step 3 of 4) continues
+    from that checkpoint instead of starting again."""
     from distilbert_cli.demo import pretrain_and_export
     from upstream_distilbert.s3prl_states import read_states
 
-    root = Path(corpus["libri_root"]).parent
+    root = Step.of(Path(corpus["libri_root"]).parent, kind="corpus")
     model = write_yaml(tmp_path / "model.yaml", TINY)
     expdir = tmp_path / "pretrain" / "teacher"
-    pretrain_and_export(tmp_path, "teacher", model, (2,), root)
-    (tmp_path / "teacher.ckpt").unlink()
-    newest = max(expdir.glob("states-*.ckpt"), key=lambda p: p.stat().st_mtime)
-    assert read_states(newest)["Step"] == 2
+    exported = pretrain_and_export(tmp_path, "teacher", model, (4,), root)
+    assert exported == expdir / "teacher.ckpt"
+    steps = {p: read_states(p)["Step"] for p in expdir.glob("states-*.ckpt")}
+    assert sorted(steps.values()) == [3, 4]
+    last, before = max(steps, key=steps.__getitem__), min(steps, key=steps.__getitem__)
+    os.utime(last, ns=(0, 0))  # the step-3 checkpoint looks newer: file times must not decide
+    exported.unlink()
     capfd.readouterr()
-    student = pretrain_and_export(tmp_path, "teacher", model, (4,), root)
+    assert pretrain_and_export(tmp_path, "teacher", model, (4,), root) == exported
+    assert f"[demo] audio-distilbert export {last} -o {exported}" in capfd.readouterr().out
+    exported.unlink()
+    last.unlink()
+    pretrain_and_export(tmp_path, "teacher", model, (4,), root)
     out = capfd.readouterr().out
-    assert f"[demo] audio-distilbert pretrain -e {newest}" in out
+    assert f"[demo] audio-distilbert pretrain -e {before}" in out
     assert "Start a new experiment" not in out
-    assert max(read_states(p)["Step"] for p in expdir.glob("states-*.ckpt")) == 4 and student.is_file()
+    assert max(read_states(p)["Step"] for p in expdir.glob("states-*.ckpt")) == 4 and exported.is_file()

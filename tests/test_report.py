@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from distilbert_cli.report import mean_std, over_seeds, ratio, table
+from distilbert_cli.report import mean_std, over_seeds, paired, ratio, table
 
 
 def test_mean_and_sample_spread() -> None:
@@ -29,26 +29,44 @@ def test_ratio_propagates_relative_spreads() -> None:
     assert ratio({"test_acc": 0.5, "test_acc_std": None}, teacher, "test_acc") == (pytest.approx(5 / 6), None)
 
 
-def _model(acc: float, std: float | None, unseen: float | None = None) -> dict:
-    model = {"test_acc": acc, "test_acc_std": std, "test_accs": [acc] * 3, "best_dev_acc": acc + 0.05,
-             "best_dev_acc_std": std}
+def _model(accs: list[float], unseen: list[float] | None = None) -> dict:
+    model = {"seeds": [1337, 1338, 1339][: len(accs)], **over_seeds([{"test_acc": a} for a in accs], "test_acc"),
+             **over_seeds([{"best_dev_acc": a + 0.05} for a in accs], "best_dev_acc")}
     if unseen is not None:
-        model |= {"unseen_engine_test_acc": unseen, "unseen_engine_test_acc_std": 0.002}
+        model |= over_seeds([{"unseen_synthesizer_test_acc": a} for a in unseen], "unseen_synthesizer_test_acc")
     return model
 
 
+def test_paired_figures_are_per_seed_differences_and_ratios() -> None:
+    """Student and teacher share each phone_linear seed: retention is the mean of per-seed ratios and its spread
+    theirs, the difference likewise, so a seed that is hard for both does not count as noise."""
+    student, teacher = _model([0.50, 0.60, 0.70], [0.3, 0.4, 0.5]), _model([0.48, 0.59, 0.66], [0.3, 0.4, 0.5])
+    out = paired(student, teacher)
+    assert out["retentions"] == pytest.approx([0.50 / 0.48, 0.60 / 0.59, 0.70 / 0.66])
+    assert (out["retention"], out["retention_std"]) == pytest.approx(mean_std(out["retentions"]))
+    held_out = out["paired"]["student_minus_teacher"]["held_out"]
+    assert held_out["values"] == pytest.approx([0.02, 0.01, 0.04])
+    assert (held_out["mean"], held_out["std"]) == pytest.approx((0.07 / 3, math.sqrt(0.00023333 / 1)), rel=1e-3)
+    # far smaller than the spread of either model's accuracies (0.1): the pairing is what makes it a result
+    assert held_out["std"] < 0.02 < student["test_acc_std"]
+    assert out["unseen_synthesizer_retention"] == pytest.approx(1.0) and out["unseen_synthesizer_retention_std"] == 0
+    assert "unseen_synthesizer_retention" not in paired(_model([0.5, 0.6]), _model([0.5, 0.6]))
+    with pytest.raises(ValueError, match="same phone_linear seeds"):
+        paired(_model([0.5, 0.6]), _model([0.5, 0.6, 0.7]))
+
+
 def test_table_shows_mean_and_spread_and_the_unseen_column_only_when_measured() -> None:
-    results = {"models": {"fbank": _model(0.571, 0.004), "teacher": _model(0.58, 0.006) | {"params": 2390528,
-               "seconds_per_audio_second": 0.0071}, "student": _model(0.56, 0.012) | {"params": 811008,
-               "seconds_per_audio_second": 0.0031}},
-               "retention": 0.9655, "retention_std": 0.0231, "size_ratio": 2.95, "speedup": 2.29}
+    models = {"fbank": _model([0.567, 0.571, 0.575]),
+              "teacher": _model([0.574, 0.58, 0.586]) | {"params": 2390528, "seconds_per_audio_second": 0.0071},
+              "student": _model([0.548, 0.56, 0.572]) | {"params": 811008, "seconds_per_audio_second": 0.0031}}
+    results = {"models": models, "size_ratio": 2.95, "speedup": 2.29} | paired(models["student"], models["teacher"])
     text = table(results)
     assert "0.580 ± 0.006" in text and "0.560 ± 0.012" in text and "2,390,528" in text
-    assert "retention 0.966 ± 0.023" in text and "over 3 phone_linear seed(s)" in text
-    assert "unseen" not in text
-    for name, acc in (("fbank", 0.5), ("teacher", 0.4), ("student", 0.45)):
-        results["models"][name] |= _model(results["models"][name]["test_acc"], 0.01, acc)
-    results |= {"unseen_engine_retention": 1.125, "unseen_engine_retention_std": 0.01}
+    assert "held-out speakers: retention 96.5 ± 1.1%, student minus teacher -0.020 ± 0.006 (per seed)" in text
+    assert "over 3 phone_linear seed(s)" in text and "unseen" not in text
+    for name, accs in (("fbank", [0.5, 0.5, 0.5]), ("teacher", [0.4, 0.41, 0.42]), ("student", [0.45, 0.45, 0.45])):
+        models[name] |= _model(models[name]["test_accs"], accs)
+    results |= paired(models["student"], models["teacher"])
     text = table(results)
-    assert "unseen engine" in text.splitlines()[0] and "0.450 ± 0.002" in text
-    assert "on the unseen engine 1.125 ± 0.010" in text
+    assert "unseen synthesizer" in text.splitlines()[0] and "0.450 ± 0.000" in text
+    assert "unseen synthesizer: retention 109.8 ± 2.7%" in text

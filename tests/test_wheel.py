@@ -14,26 +14,31 @@ from pathlib import Path
 
 import pytest
 
-from distilbert_cli.demo import QUICK
+from distilbert_cli.demo import QUICK, finished
+from distilbert_cli.report import mean_std
 from downstream_hooks.registration import s3prl_dir
-from downstream_hooks.results import read_scores
+from downstream_hooks.results import read_error_rates, read_scores
 from upstream_distilbert import load_student
 
-from .conftest import REPO, cli, run, s3prl_folder_held, tree_digest
+from .conftest import REPO, cli, run, tree_digest
+from .test_corpus import _labels
 
 SKIP_IN_COPY = shutil.ignore_patterns(".git", "__pycache__", "build", "*.egg-info", "demo", "result", ".pytest_cache")
 
 
 def _fresh_environment(root: Path) -> Path:
-    """A new virtual environment whose only link to this one is the third-party packages (torch, s3prl, ...):
-    a folder of links to every entry of this environment's site-packages except audio-distilbert's own."""
+    """A new virtual environment whose only link to this one is the third-party packages (torch, ...): a folder of
+    links to every entry of this environment's site-packages except audio-distilbert's own, and a copy of s3prl
+    (which the test installs into, leaving this environment's as it is)."""
     env = root / "env"
     run([sys.executable, "-m", "venv", "--without-pip", str(env)])
     deps = root / "deps"
     deps.mkdir()
     ours = ("audio_distilbert", "__editable__", "_audio_distilbert")
     for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
-        if not entry.name.startswith(ours) and entry.suffix != ".pth":
+        if entry.name == "s3prl":
+            shutil.copytree(entry, deps / entry.name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif not entry.name.startswith(ours) and entry.suffix != ".pth":
             (deps / entry.name).symlink_to(entry)
     purelib = Path(run([str(env / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
                    .stdout.strip())
@@ -66,33 +71,45 @@ def test_wheel_installs_runs_the_quick_demo_and_uninstalls_cleanly(tmp_path: Pat
     where = run([python, "-c", "import distilbert_cli, upstream_distilbert; print(distilbert_cli.__file__)"],
                 cwd=empty).stdout
     assert str(env) in where and str(REPO) not in where
-    proc = run([exe, "demo", "--quick", "--seeds", "1", "--precisions", "int8"], cwd=empty, timeout=900)
+    proc = run([exe, "demo", "--quick", "--precisions", "int8"], cwd=empty, timeout=900)
     assert "schedule now ends at step 12 (runner.total_steps), not 8" in proc.stdout  # the teacher's 2nd phase
     work = empty / "demo"
     results = json.loads((work / "results.json").read_text())
     models = results["models"]
-    seeds = [1337]  # one seed keeps this test short; test_report checks the figures over several
-    unseen = "unseen_engine_test_acc" in models["fbank"]
+    seeds = [1337, 1338]  # the quick demo's two seeds: the figures are means and spreads over them
+    unseen = "unseen_synthesizer_test_acc" in models["fbank"]
     if os.environ.get("AUDIO_DISTILBERT_REQUIRE_MBROLA"):  # the test command installs espeak-ng + MBROLA
         assert unseen
     if not unseen:
-        assert "[demo] no unseen-engine test set, so that column is left out" in proc.stdout
+        assert "[demo] no unseen-synthesizer test set, so that column is left out" in proc.stdout
     for name in ("fbank", "teacher", "student"):
         m, expdirs = models[name], [work / "downstream" / name / f"seed-{seed}" for seed in seeds]
-        assert m["seeds"] == seeds and m["last_step"] == QUICK.phone_steps
+        assert m["seeds"] == seeds and all(finished(expdir, QUICK.phone_steps) for expdir in expdirs)
         assert m["test_accs"] == [_final_step_accuracy(expdir) for expdir in expdirs]
-        assert m["test_acc"] == pytest.approx(statistics.fmean(m["test_accs"]))
-        assert m["test_acc_std"] is None  # one seed: no spread to report
+        assert (m["test_acc"], m["test_acc_std"]) == pytest.approx(mean_std(m["test_accs"]))
         if unseen:
-            evaluated = [list(read_scores(expdir / "unseen-engine")["test"].values()) for expdir in expdirs]
-            assert [[acc] for acc in m["unseen_engine_test_accs"]] == evaluated
+            evaluated = [list(read_scores(expdir / "unseen-synthesizer")["test"].values()) for expdir in expdirs]
+            assert [[acc] for acc in m["unseen_synthesizer_test_accs"]] == evaluated
+    pairs = list(zip(models["student"]["test_accs"], models["teacher"]["test_accs"]))
+    assert results["retention"] == pytest.approx(statistics.fmean(s / t for s, t in pairs))  # seed by seed
+    assert results["paired"]["student_minus_teacher"]["held_out"]["values"] == pytest.approx([s - t for s, t in pairs])
     if unseen:
-        ids = (work / "unseen-engine-corpus" / "cpc_phone" / "test_split.txt").read_text().split()
+        ids = (work / "unseen-synthesizer-corpus" / "cpc_phone" / "test_split.txt").read_text().split()
         assert len(ids) == QUICK.unseen_speakers * QUICK.unseen_utterances_per_speaker
+        assert {i.split("-")[0] for i in ids}.isdisjoint(u.split("-")[0] for u in _labels(work / "corpus"))
         assert f"number of data for test: {len(ids)}" in proc.stdout
-        assert results["unseen_engine_retention"] == pytest.approx(
-            models["student"]["unseen_engine_test_acc"] / models["teacher"]["unseen_engine_test_acc"])
-    assert "over 1 phone_linear seed(s)" in proc.stdout
+        assert "unseen_synthesizer" in results["paired"]["student_minus_teacher"]
+    assert "over 2 phone_linear seed(s)" in proc.stdout
+    assert results["plan"]["text"] == "open" and results["provenance"]["command"].startswith("audio-distilbert demo")
+    asr = results["tasks"]["asr"]
+    for name in ("fbank", "teacher", "student"):  # a few steps through s3prl's real asr expert
+        m = asr["models"][name]
+        expdir = work / "downstream" / "asr" / name / "seed-1337"
+        assert m["test_wers"] == [read_error_rates(expdir / "held-out", "test-clean")["wer"]]
+        assert 0 < m["test_cer"] and 0 < m["test_wer"]  # error rates, fractions: a few steps learn little
+        assert (expdir / f"states-{QUICK.asr_steps}.ckpt").is_file()
+    assert asr["retention"] == pytest.approx(asr["models"]["teacher"]["test_wer"] / asr["models"]["student"]["test_wer"])
+    assert "asr retention (teacher WER / student WER, per seed)" in proc.stdout
     fp32 = models["student"]["test_accs"]
     assert list(results["precisions"]) == ["int8"]  # only the precision asked for (bf16: test_expert)
     expdirs = [work / "downstream" / "student" / f"seed-{seed}" for seed in seeds]
@@ -102,27 +119,28 @@ def test_wheel_installs_runs_the_quick_demo_and_uninstalls_cleanly(tmp_path: Pat
         assert results["precisions"]["int8"][name]["test_accs"] == accs
         assert results["precisions"]["int8"][name]["minus_fp32"] == pytest.approx(statistics.fmean(accs) - statistics.fmean(fp32))
     assert "student int8: same head " in proc.stdout
-    teacher, student = load_student(work / "teacher.ckpt"), load_student(work / "student.ckpt")
+    teacher, student = (load_student(work / "pretrain" / n / f"{n}.ckpt") for n in ("teacher", "student"))
     assert models["teacher"]["params"] == teacher.num_parameters() != models["student"]["params"]
     assert models["student"]["params"] == student.num_parameters()
-    assert results["retention"] == pytest.approx(models["student"]["test_acc"] / models["teacher"]["test_acc"])
     assert (work / "results.png").stat().st_size > 10_000
 
-    with s3prl_folder_held():  # the quick demo above needs nothing of s3prl's folder
-        before = tree_digest(s3prl_dir())
-        try:
-            run([exe, "s3prl", "install"], cwd=empty)
-            run([sys.executable, "-m", "pip", "--python", python, "uninstall", "-y", "-q", "audio-distilbert"])
-            assert not (env / "bin" / "audio-distilbert").exists()
-            probe = "import s3prl.hub as hub; print('entries', len(hub.options()), hasattr(hub, 'distilbert_local'))"
-            out = run([python, "-c", probe], cwd=empty).stdout.splitlines()[-1].split()
-            assert out[0] == "entries" and int(out[1]) > 50 and out[2] == "False"
-            literal = subprocess.run([python, "run_pretrain.py", "-u", "distilbert", "-n", "x", "-p", str(tmp_path / "x"),
-                                      "--device", "cpu"],
-                                     cwd=s3prl_dir(), capture_output=True, text=True, timeout=300,
-                                     env=dict(os.environ, OMP_NUM_THREADS="1"))
-            assert literal.returncode != 0
-            assert "run_pretrain.py -u distilbert: audio-distilbert is not installed" in literal.stderr
-        finally:
-            run([*cli(), "s3prl", "uninstall"])
-        assert tree_digest(s3prl_dir()) == before
+    copy, shared = tmp_path / "deps" / "s3prl", tree_digest(s3prl_dir())  # the fresh environment's s3prl
+    before = tree_digest(copy)
+    try:
+        run([exe, "s3prl", "install"], cwd=empty)
+        assert tree_digest(copy) != before and tree_digest(s3prl_dir()) == shared
+        run([sys.executable, "-m", "pip", "--python", python, "uninstall", "-y", "-q", "audio-distilbert"])
+        assert not (env / "bin" / "audio-distilbert").exists()
+        probe = "import s3prl.hub as hub; print('entries', len(hub.options()), hasattr(hub, 'distilbert_local'))"
+        out = run([python, "-c", probe], cwd=empty).stdout.splitlines()[-1].split()
+        assert out[0] == "entries" and int(out[1]) > 50 and out[2] == "False"
+        literal = subprocess.run([python, "run_pretrain.py", "-u", "distilbert", "-n", "x", "-p", str(tmp_path / "x"),
+                                  "--device", "cpu"],
+                                 cwd=copy, capture_output=True, text=True, timeout=300,
+                                 env=dict(os.environ, OMP_NUM_THREADS="1"))
+        assert literal.returncode != 0
+        assert "run_pretrain.py -u distilbert: audio-distilbert is not installed" in literal.stderr
+    finally:  # this environment's command, on the fresh environment's s3prl
+        subprocess.run([*cli(), "s3prl", "uninstall"], env=dict(os.environ, PYTHONPATH=str(tmp_path / "deps")),
+                       capture_output=True, text=True, timeout=300, check=True)
+    assert tree_digest(copy) == before and tree_digest(s3prl_dir()) == shared

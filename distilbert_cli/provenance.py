@@ -1,0 +1,44 @@
+"""What made a result file: the command, when, from which commit, on which CPU, with which packages."""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+_SOURCE = Path(__file__).resolve().parents[1]  # the checkout this package runs from, when it is one
+
+
+def _commit() -> str | None:
+    """The checkout's commit, with `-dirty` when tracked files differ from it; None outside a git checkout."""
+    try:
+        run = lambda *args: subprocess.run(["git", "-C", str(_SOURCE), *args], capture_output=True, text=True,  # noqa: E731
+                                           check=True, timeout=10).stdout.strip()
+        head = run("rev-parse", "HEAD")
+        return head + ("-dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _cpu() -> str:
+    try:
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+    except OSError:
+        names = []
+    return f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def provenance() -> dict:
+    """{command, date, commit, cpu, versions} of this process."""
+    return {
+        "command": " ".join(["audio-distilbert" if Path(sys.argv[0]).name == "audio-distilbert" else sys.argv[0],
+                             *sys.argv[1:]]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": _commit(),
+        "cpu": _cpu(),
+        "versions": {name: version(name) for name in ("audio-distilbert", "s3prl", "torch", "torchaudio")},
+    }

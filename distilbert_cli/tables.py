@@ -1,0 +1,182 @@
+"""The accuracy tables of the README and the docs, made from the committed result files under `results/`.
+
+    bash scripts/dev.sh exec python -m distilbert_cli.tables [--check] [FILE ...]
+
+Each table sits between `<!-- results:NAME:start -->` and `<!-- results:NAME:end -->` in a Markdown file; this
+rewrites every such block from `results/*.json` (default files: README.md and docs/**/*.md), or with `--check` exits
+1 naming the blocks that differ. A result file is the `results.json` of a demo or the `curves.json` of
+`distilbert_cli.curves`, copied here as it was written: each records the command, date, commit and CPU that made it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from upstream_distilbert.atomic import atomic_write_text
+from upstream_distilbert.errors import InputError, MissingError
+
+from .curves import controls_table, teacher_layers_table
+from .report import LABELS, MODELS, figure_of, on, plus_minus, sets_in
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "results"
+_BLOCK = re.compile(r"(<!-- results:(?P<name>[\w-]+):start -->\n).*?(<!-- results:(?P=name):end -->)", re.S)
+NAMES = {"fbank": "s3prl `fbank` (80 log-mel + deltas)", "teacher": "teacher", "student": "student"}
+
+
+def _read(name: str) -> dict:
+    path = RESULTS / name
+    if not path.is_file():
+        raise MissingError(f"{path}: no such result file")
+    return json.loads(path.read_text())
+
+
+def source_line(document: dict, file: str) -> str:
+    """Where a table's figures come from: the file, and the command, date, CPU and commit that made it."""
+    p = document["provenance"]
+    commit = (p["commit"] or "no git checkout")[:12]
+    return f"From `results/{file}`: `{p['command']}`, {p['date'][:10]}, {p['cpu']}, commit {commit}."
+
+
+def demo_table(document: dict, file: str = "demo.json") -> str:
+    """The demo's models on every test set, their size and speed, and the student against its teacher."""
+    models = document["models"]
+    sets = sets_in(models["fbank"], "test_acc")
+    plan = document["plan"]
+    rows = [source_line(document, file) + f" phone_linear test accuracy, mean ± std over {plan['seeds']} seeds "
+            f"({', '.join(map(str, models['fbank']['seeds']))}); text: {plan['text']}.", "",
+            "| model | " + " | ".join(f"{LABELS[t]}" for t in sets) + " | parameters | seconds per audio second |",
+            "|---" + "|---:" * (len(sets) + 2) + "|"]
+    for name in MODELS:
+        m = models[name]
+        size = f"{m['params']:,} | {m['seconds_per_audio_second']:.4f}" if "params" in m else "- | -"
+        rows.append(f"| {NAMES[name]} | " + " | ".join(figure_of(m, on(t, "test_acc")) for t in sets) + f" | {size} |")
+    rows += ["", "Student against teacher, seed by seed: " + "; ".join(
+        f"{LABELS[t]} retention {figure_of(document, on(t, 'retention'), percent=True)}, difference "
+        f"{plus_minus(document['paired']['student_minus_teacher'][t]['mean'], document['paired']['student_minus_teacher'][t]['std'])}"
+        for t in sets) + f"; {document['size_ratio']:.2f}x fewer parameters, {document['speedup']:.2f}x the speed."]
+    return "\n".join(rows)
+
+
+def headline_table(demo: dict, curves: dict) -> str:
+    """The README's table: the demo's models with control (a), the teacher trained as long as the student, beside
+    them, and the student's retention against both, seed by seed."""
+    models, plan = demo["models"], demo["plan"]
+    (control,) = [p for p in curves["controls"]["teacher_more_steps"] if p["steps"] == plan["student_steps"]]
+    sets = sets_in(models["fbank"], "test_acc")
+    rows = [source_line(demo, "demo.json") + " " + source_line(curves, "curves.json")
+            + f" phone_linear frame accuracy, mean ± std over seeds {', '.join(map(str, models['fbank']['seeds']))}.",
+            "", "| model | " + " | ".join(LABELS[t] for t in sets) + " | parameters | seconds per audio second |",
+            "|---" + "|---:" * (len(sets) + 2) + "|"]
+    steps = plan["teacher_steps"][-1]
+    entries = [("fbank", NAMES["fbank"], models["fbank"]),
+               ("teacher", f"teacher ({steps} MAM steps, shipped)", models["teacher"]),
+               ("control", f"teacher + {plan['student_steps']} more MAM steps (control a)", control),
+               ("student", f"student ({plan['student_steps']} distillation steps)", models["student"])]
+    for key, label, m in entries:
+        size = (f"{m['params']:,} | {m['seconds_per_audio_second']:.4f}" if "params" in m
+                else "same as the teacher | -" if key == "control" else "- | -")
+        rows.append(f"| {label} | " + " | ".join(figure_of(m, on(t, "test_acc")) for t in sets) + f" | {size} |")
+    rows += ["", "Student retention, seed by seed: " + "; ".join(
+        f"{LABELS[t]} {figure_of(demo, on(t, 'retention'), percent=True)} of the teacher, "
+        f"{figure_of(control, on(t, 'retention'), percent=True)} of the teacher trained as long (control a)"
+        for t in sets) + f"; {demo['size_ratio']:.2f}x fewer parameters, {demo['speedup']:.2f}x the speed."]
+    return "\n".join(rows)
+
+
+def asr_table(document: dict, file: str = "demo.json") -> str:
+    """The demo's ASR: test WER and CER (percent) of each model, and the WER retention."""
+    asr = document["tasks"]["asr"]
+    models = asr["models"]
+    sets = sets_in(models["fbank"], "test_wer")
+    rows = [source_line(document, file) + f" s3prl's asr (`asr_small.yaml`, {document['plan']['asr_steps']} steps, "
+            f"greedy CTC, no language model), test WER and CER in percent, mean ± std over "
+            f"{len(models['fbank']['seeds'])} seeds.", "",
+            "| model | " + " | ".join(f"WER ({LABELS[t]}) | CER ({LABELS[t]})" for t in sets) + " |",
+            "|---" + "|---:" * (2 * len(sets)) + "|"]
+    for name in MODELS:
+        m = models[name]
+        rows.append(f"| {NAMES[name]} | " + " | ".join(
+            f"{plus_minus(m[on(t, 'test_wer')], m[on(t, 'test_wer_std')], 100, 1)} | "
+            f"{plus_minus(m[on(t, 'test_cer')], m[on(t, 'test_cer_std')], 100, 1)}" for t in sets) + " |")
+    rows += ["", "Retention (teacher WER / student WER, seed by seed; above 100%: the student errs less): " + "; ".join(
+        f"{LABELS[t]} {figure_of(asr, on(t, 'retention'), percent=True)}" for t in sets) + "."]
+    return "\n".join(rows)
+
+
+def precisions_table(document: dict, file: str = "demo.json") -> str:
+    """The student at bf16 and int8: its fp32 heads on those features, and heads trained on them."""
+    fp32 = document["models"]["student"]
+    rows = [source_line(document, file) + " Held-out speakers; differences to fp32 are means ± std of the per-seed "
+            "differences, in points.", "",
+            "| student | fp32 head on these features | minus fp32 | head trained on these features | minus fp32 |",
+            "|---|---:|---:|---:|---:|", f"| fp32 | {figure_of(fp32, 'test_acc')} | | | |"]
+    for precision, entry in document["precisions"].items():
+        if entry is None:
+            rows.append(f"| {precision} | not supported by the CPU | | | |")
+            continue
+        cells = [f"{figure_of(entry[h], 'test_acc')} | {plus_minus(entry[h]['minus_fp32'], entry[h]['minus_fp32_std'], 100, 2)}"
+                 for h in ("same_head", "retrained")]
+        rows.append(f"| {precision} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _curves(render: Callable[[dict], list[str]]) -> Callable[[], str]:
+    def table() -> str:
+        document = _read("curves.json")
+        return "\n".join([source_line(document, "curves.json") + " Means ± std over phone_linear seeds "
+                          f"{', '.join(map(str, document['seeds']))}.", "", *render(document)]).rstrip()
+    return table
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "headline": lambda: headline_table(_read("demo.json"), _read("curves.json")),
+    "demo": lambda: demo_table(_read("demo.json")),
+    "asr": lambda: asr_table(_read("demo.json")),
+    "precisions": lambda: precisions_table(_read("demo.json")),
+    "controls": _curves(controls_table),
+    "teacher-layers": _curves(teacher_layers_table),
+}
+
+
+def render(text: str, where: str) -> str:
+    """`text` with every results block rewritten."""
+    def block(match: re.Match) -> str:
+        name = match["name"]
+        if name not in TABLES:
+            raise InputError(f"{where}: unknown results block {name!r} (known: {', '.join(TABLES)})")
+        return f"{match[1]}{TABLES[name]()}\n{match[3]}"
+
+    return _BLOCK.sub(block, text)
+
+
+def default_files() -> list[Path]:
+    return [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", nargs="*", type=Path, help="Markdown files (default: README.md, docs/**/*.md)")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a block differs")
+    args = parser.parse_args(argv)
+    stale = []
+    for path in args.files or default_files():
+        text = path.read_text()
+        new = render(text, str(path))
+        if new != text:
+            stale.append(str(path))
+            if not args.check:
+                atomic_write_text(path, new)
+    if args.check and stale:
+        print(f"results tables out of date in {', '.join(stale)}: run python -m distilbert_cli.tables", file=sys.stderr)
+        return 1
+    print(("checked " if args.check else "rewrote the results tables of ") + (", ".join(stale) or "nothing to change"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
