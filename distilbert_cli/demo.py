@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -407,6 +408,7 @@ def student_config(workdir: Path, teacher: Path) -> Path:
 
 
 def run_demo(workdir: str | Path, plan: Plan, quick: bool = False, precisions: tuple[str, ...] = ()) -> dict:
+    started = time.monotonic()
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     corpus = corpus_step(workdir / "corpus", plan.text, plan.speakers, plan.utterances_per_speaker)
@@ -432,6 +434,7 @@ def run_demo(workdir: str | Path, plan: Plan, quick: bool = False, precisions: t
     if precisions:
         results["precisions"] = _precision_results(workdir, plan, corpus, student, precisions,
                                                    models["student"]["test_accs"])
+    results["provenance"]["seconds"] = round(time.monotonic() - started)  # this run's wall time, reused steps and all
     atomic_write_text(workdir / "results.json", json.dumps(results, indent=2) + "\n")
     figure(workdir, results, first_runs)
     return results

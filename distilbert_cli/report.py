@@ -169,13 +169,13 @@ def figure(workdir: Path, results: dict, seed_dirs: dict[str, Path]) -> Path:
     axes[4].bar(pair, [models[n]["seconds_per_audio_second"] * 1000 for n in pair], color=[COLOURS[n] for n in pair])
     axes[4].set(title=f"ms per audio second ({results['speedup']:.2f}x)")
     if asr:
-        keys = [(on(t, "test_wer"), LABELS[t]) for t in sets_in(asr["models"]["fbank"], "test_wer")]
+        keys = [(on(t, "test_cer"), LABELS[t]) for t in sets_in(asr["models"]["fbank"], "test_cer")]
         for i, name in enumerate(MODELS):
             m = asr["models"][name]
             axes[5].bar([c + (i - 1) * width for c in range(len(keys))], [m[k] for k, _ in keys], width,
                         yerr=[m[f"{k}_std"] or 0 for k, _ in keys], capsize=3, label=name, color=COLOURS[name])
         axes[5].set_xticks(range(len(keys)), [label for _, label in keys])
-        axes[5].set(title=f"asr test WER (lower is better), {len(asr['models']['fbank']['seeds'])} seed(s)")
+        axes[5].set(title=f"asr test CER (lower is better), {len(asr['models']['fbank']['seeds'])} seed(s)")
         axes[5].legend(fontsize="small")
     fig.tight_layout()
     path = workdir / "results.png"

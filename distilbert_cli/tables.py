@@ -3,9 +3,10 @@
     bash scripts/dev.sh exec python -m distilbert_cli.tables [--check] [FILE ...]
 
 Each table sits between `<!-- results:NAME:start -->` and `<!-- results:NAME:end -->` in a Markdown file; this
-rewrites every such block from `results/*.json` (default files: README.md and docs/**/*.md), or with `--check` exits
-1 naming the blocks that differ. A result file is the `results.json` of a demo or the `curves.json` of
-`distilbert_cli.curves`, copied here as it was written: each records the command, date, commit and CPU that made it.
+rewrites every such block from `results/*.json` (default files: README.md, models/README.md and docs/**/*.md), or
+with `--check` exits 1 naming the files whose blocks differ. A result file is the `results.json` of a demo or the
+`curves.json` of `distilbert_cli.curves`, copied here as it was written: each records the command, date, commit and
+CPU that made it.
 """
 from __future__ import annotations
 
@@ -42,6 +43,20 @@ def source_line(document: dict, file: str) -> str:
     return f"From `results/{file}`: `{p['command']}`, {p['date'][:10]}, {p['cpu']}, commit {commit}."
 
 
+def _size(model: dict) -> str:
+    """The parameters and time cells of a model that has them."""
+    return f"{model['params']:,} | {model['seconds_per_audio_second']:.4f}" if "params" in model else "- | -"
+
+
+def _model_rows(entries: list[tuple[str, dict, str]], sets: list[str]) -> list[str]:
+    """A Markdown table of models (label, figures, size cells) with their test accuracy on each test set."""
+    rows = ["| model | " + " | ".join(LABELS[t] for t in sets) + " | parameters | seconds per audio second |",
+            "|---" + "|---:" * (len(sets) + 2) + "|"]
+    for label, model, size in entries:
+        rows.append(f"| {label} | " + " | ".join(figure_of(model, on(t, "test_acc")) for t in sets) + f" | {size} |")
+    return rows
+
+
 def demo_table(document: dict, file: str = "demo.json") -> str:
     """The demo's models on every test set, their size and speed, and the student against its teacher."""
     models = document["models"]
@@ -49,12 +64,7 @@ def demo_table(document: dict, file: str = "demo.json") -> str:
     plan = document["plan"]
     rows = [source_line(document, file) + f" phone_linear test accuracy, mean ± std over {plan['seeds']} seeds "
             f"({', '.join(map(str, models['fbank']['seeds']))}); text: {plan['text']}.", "",
-            "| model | " + " | ".join(f"{LABELS[t]}" for t in sets) + " | parameters | seconds per audio second |",
-            "|---" + "|---:" * (len(sets) + 2) + "|"]
-    for name in MODELS:
-        m = models[name]
-        size = f"{m['params']:,} | {m['seconds_per_audio_second']:.4f}" if "params" in m else "- | -"
-        rows.append(f"| {NAMES[name]} | " + " | ".join(figure_of(m, on(t, "test_acc")) for t in sets) + f" | {size} |")
+            *_model_rows([(NAMES[name], models[name], _size(models[name])) for name in MODELS], sets)]
     rows += ["", "Student against teacher, seed by seed: " + "; ".join(
         f"{LABELS[t]} retention {figure_of(document, on(t, 'retention'), percent=True)}, difference "
         f"{plus_minus(document['paired']['student_minus_teacher'][t]['mean'], document['paired']['student_minus_teacher'][t]['std'])}"
@@ -68,19 +78,14 @@ def headline_table(demo: dict, curves: dict) -> str:
     models, plan = demo["models"], demo["plan"]
     (control,) = [p for p in curves["controls"]["teacher_more_steps"] if p["steps"] == plan["student_steps"]]
     sets = sets_in(models["fbank"], "test_acc")
+    steps = plan["teacher_steps"][-1]
+    entries = [(NAMES["fbank"], models["fbank"], "- | -"),
+               (f"teacher ({steps} MAM steps, shipped)", models["teacher"], _size(models["teacher"])),
+               (f"teacher + {plan['student_steps']} more MAM steps (control a)", control, "same as the teacher | -"),
+               (f"student ({plan['student_steps']} distillation steps)", models["student"], _size(models["student"]))]
     rows = [source_line(demo, "demo.json") + " " + source_line(curves, "curves.json")
             + f" phone_linear frame accuracy, mean ± std over seeds {', '.join(map(str, models['fbank']['seeds']))}.",
-            "", "| model | " + " | ".join(LABELS[t] for t in sets) + " | parameters | seconds per audio second |",
-            "|---" + "|---:" * (len(sets) + 2) + "|"]
-    steps = plan["teacher_steps"][-1]
-    entries = [("fbank", NAMES["fbank"], models["fbank"]),
-               ("teacher", f"teacher ({steps} MAM steps, shipped)", models["teacher"]),
-               ("control", f"teacher + {plan['student_steps']} more MAM steps (control a)", control),
-               ("student", f"student ({plan['student_steps']} distillation steps)", models["student"])]
-    for key, label, m in entries:
-        size = (f"{m['params']:,} | {m['seconds_per_audio_second']:.4f}" if "params" in m
-                else "same as the teacher | -" if key == "control" else "- | -")
-        rows.append(f"| {label} | " + " | ".join(figure_of(m, on(t, "test_acc")) for t in sets) + f" | {size} |")
+            "", *_model_rows(entries, sets)]
     rows += ["", "Student retention, seed by seed: " + "; ".join(
         f"{LABELS[t]} {figure_of(demo, on(t, 'retention'), percent=True)} of the teacher, "
         f"{figure_of(control, on(t, 'retention'), percent=True)} of the teacher trained as long (control a)"
@@ -155,7 +160,7 @@ def render(text: str, where: str) -> str:
 
 
 def default_files() -> list[Path]:
-    return [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    return [REPO / "README.md", REPO / "models" / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 
 
 def main(argv: list[str] | None = None) -> int:
