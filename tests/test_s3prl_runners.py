@@ -105,3 +105,31 @@ def test_a_kill_during_a_downstream_save_leaves_every_checkpoint_whole(corpus: d
     assert "test-|step:" in (tmp_path / "evaluated" / "log.log").read_text()
     run([*cli(), "downstream", *flags, "-p", str(expdir)], cwd=tmp_path)  # the run again, in its folder
     assert read_states(expdir / "states-20.ckpt")["Step"] == 20
+
+
+def test_literal_asr_on_the_corpus_after_install(corpus: dict, student_ckpt: Path, tmp_path: Path,
+                                                 private_s3prl: Path) -> None:
+    """s3prl's literal `run_downstream.py -d asr -u distilbert_local` (in a private copy of s3prl, after `s3prl
+    install`) trains on the corpus's transcripts, char.dict and split CSVs; `audio-distilbert downstream -m
+    evaluate` (the literal -e would load s3prl's pickled checkpoint weights-only and stop) tests test-clean into the
+    hypothesis and reference files that read_error_rates turns into WER and CER."""
+    from downstream_hooks.results import read_error_rates
+
+    root = Path(corpus["libri_root"]).parent
+    d = "config.downstream_expert.datarc"
+    data = (f"{d}.libri_root={root / 'LibriSpeech'},,{d}.bucket_file={root / 'asr'},,{d}.dict_path={root / 'asr' / 'char.dict'},,"
+            f"{d}.num_workers=0,,{d}.train_batch_size=2,,{d}.batch_size=2,,{d}.eval_batch_size=2")
+    run([*cli(), "s3prl", "install"])
+    try:
+        run([sys.executable, "run_downstream.py", "-m", "train", "-u", "distilbert_local", "-k", str(student_ckpt),
+             "-d", "asr", "-c", str(REPO / "configs" / "downstream" / "asr_small.yaml"), "--device", "cpu",
+             "-p", str(tmp_path / "asr"), "-o", f"config.runner.total_steps=2,,config.runner.eval_step=2,,"
+                                                 f"config.runner.save_step=2,,config.runner.log_step=1,,{data}"],
+            cwd=private_s3prl)
+    finally:
+        run([*cli(), "s3prl", "uninstall"])
+    run([*cli(), "downstream", "-m", "evaluate", "-e", str(tmp_path / "asr" / "states-2.ckpt"), "-t", "test-clean",
+         "--device", "cpu", "-o", f"args.expdir={tmp_path / 'test'}"], cwd=tmp_path)
+    rates = read_error_rates(tmp_path / "test", "test-clean")
+    assert 0 < rates["cer"] and 0 < rates["wer"]
+    assert len((tmp_path / "test" / "test-clean-noLM-ref.ark").read_text().splitlines()) >= 2

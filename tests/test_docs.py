@@ -1,0 +1,91 @@
+"""The documentation: the Sphinx site builds with warnings as errors (broken internal links included), the README is
+short, its links resolve and its quick start runs as written, every results table is what the committed result
+files produce, and the model card's figures are the demo's."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from .conftest import REPO, cli, run
+
+README = REPO / "README.md"
+
+
+def test_the_docs_build_with_warnings_as_errors(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-q",
+                           str(REPO / "docs"), str(tmp_path / "html")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    pages = {p.relative_to(tmp_path / "html").as_posix() for p in (tmp_path / "html").rglob("*.html")}
+    for page in ("index.html", "installation.html", "tutorial.html", "reference/cli.html", "reference/api.html",
+                 "experiments/results.html", "troubleshooting.html", "model-card.html", "changelog.html"):
+        assert page in pages
+    api = (tmp_path / "html" / "reference" / "api.html").read_text()
+    assert "ExpertOptions" in api and "OnnxEncoder" in api and "load_student" in api  # autodoc found them
+
+
+def _links(markdown: str) -> list[str]:
+    return [target for target in re.findall(r"\]\(([^)\s]+)\)", markdown) if "://" not in target]
+
+
+def test_the_readme_is_short_and_every_link_in_it_resolves() -> None:
+    text = README.read_text()
+    assert len(text.splitlines()) <= 200
+    for target in _links(text):
+        assert (REPO / target.split("#")[0]).exists(), target
+    for required in ("docs/installation.md", "docs/reference/api.md", "docs/troubleshooting.md",
+                     "docs/experiments/results.md", "docs/guides/distilling.md"):
+        assert required in _links(text)
+
+
+def test_nothing_refers_to_files_a_user_does_not_have() -> None:
+    tracked = subprocess.run(["git", "-C", str(REPO), "ls-files"], capture_output=True, text=True).stdout.split()
+    for name in tracked:
+        path = REPO / name
+        if path.suffix in (".md", ".py", ".yaml", ".toml", ".sh", ".cff") and path.is_file():
+            text = path.read_text()
+            assert "DESIGN.md" not in text and "../shared" not in text, name
+
+
+def test_every_results_table_is_what_the_result_files_produce() -> None:
+    from distilbert_benchmarks import report
+    from distilbert_cli import tables
+
+    assert tables.main(["--check"]) == 0
+    page = (REPO / "docs" / "experiments" / "benchmarks.md").read_text()
+    assert f"{report.START}\n{report.render()}\n{report.END}" in page
+    for name in ("demo.json", "curves.json"):
+        document = json.loads((REPO / "results" / name).read_text())
+        assert {"command", "date", "commit", "cpu"} <= set(document["provenance"])
+
+
+def test_the_model_cards_figures_are_the_demos() -> None:
+    card = (REPO / "models" / "README.md").read_text()
+    header = yaml.safe_load(card.split("---")[1])
+    demo = json.loads((REPO / "results" / "demo.json").read_text())["models"]["teacher"]
+    figures = {r["dataset"]["name"]: r["metrics"][0]["value"] for r in header["model-index"][0]["results"]}
+    assert header["license"] == "apache-2.0" and len(figures) == 2
+    for name, value in figures.items():
+        key = "unseen_synthesizer_test_acc" if "unseen" in name else "test_acc"
+        assert value == round(demo[key], 3), name
+
+
+def test_the_readmes_quick_start_runs_as_written(tmp_path: Path) -> None:
+    """The commands of "Distil your own", in a folder holding the checkout's configs: a teacher, a student
+    distilled from it, both exported; the student loads through s3prl's hub entry."""
+    section = README.read_text().split("## Distil your own", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in section.replace("\\\n", " ").splitlines()]
+    commands = [c for c in commands if c]
+    assert any(c.startswith("audio-distilbert corpus") for c in commands)
+    (tmp_path / "configs").symlink_to(REPO / "configs")
+    for command in commands:
+        assert command.startswith("audio-distilbert "), command
+        run([*cli(), *command.split()[1:]], cwd=tmp_path)
+    from upstream_distilbert.hubconf import distilbert_local
+
+    student = distilbert_local(ckpt=str(tmp_path / "student.ckpt"))
+    assert student.model.config.transformer.num_hidden_layers == 1
