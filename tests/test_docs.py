@@ -46,6 +46,8 @@ def test_nothing_refers_to_files_a_user_does_not_have() -> None:
     tracked = subprocess.run(["git", "-C", str(REPO), "ls-files"], capture_output=True, text=True).stdout.split()
     for name in tracked:
         path = REPO / name
+        if path.resolve() == Path(__file__).resolve():
+            continue  # this test names the strings it looks for
         if path.suffix in (".md", ".py", ".yaml", ".toml", ".sh", ".cff") and path.is_file():
             text = path.read_text()
             assert "DESIGN.md" not in text and "../shared" not in text, name
