@@ -17,25 +17,19 @@ def _umask() -> int:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object], fsync: bool = True) -> Path:
-    """Call `write(file)` on a fresh temporary file beside `path`, then rename it over `path`. The result keeps
-    the permissions of the file it replaces, or those a plain open() would give (mkstemp makes files private).
+    """Call `write(file)` on a fresh temporary file beside `path`, then rename it over `path` (`publish`).
     `fsync=False` skips the flush to disk, for files that are cheap to make again."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = temporary_path(path)
     try:
-        with os.fdopen(fd, "wb") as file:
+        with open(tmp, "wb") as file:
             write(file)
             file.flush()
             if fsync:
                 os.fsync(file.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        return publish(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return path
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -54,7 +48,8 @@ def temporary_path(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
 
 
 def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """Rename a finished `temporary_path` file over `path`, with the permissions `atomic_write` would give it."""
+    """Rename a finished `temporary_path` file over `path`. The result keeps the permissions of the file it
+    replaces, or those a plain open() would give (mkstemp makes files private)."""
     path = Path(path)
     os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
     os.replace(tmp, path)
