@@ -163,10 +163,10 @@ def _write_transcripts(out: Path, kept: list[Rendered]) -> None:
         path.write_text("".join(lines))
 
 
-def _write_asr_sets(out: Path, table: pd.DataFrame, held_out: pd.Series) -> None:
+def _write_asr_sets(out: Path, table: pd.DataFrame, held_out: pd.Series, kept: list[Rendered]) -> None:
     """s3prl asr's length CSVs (train, dev: the training speakers' utterances, every DEV_EVERY-th one dev; test:
     the held-out speakers') and its character dictionary (`<symbol> <count>` lines, counted on the training
-    transcripts; every symbol listed, so that any test sentence can be written)."""
+    sentences; every symbol listed, so that any test sentence can be written)."""
     asr = out / "asr"
     asr.mkdir()
     utterance = table["file_path"].str.rsplit("-", n=1).str[1].str.split(".").str[0].astype(int)
@@ -175,9 +175,9 @@ def _write_asr_sets(out: Path, table: pd.DataFrame, held_out: pd.Series) -> None
         table[rows].reset_index(drop=True).to_csv(asr / f"{name}.csv")
     train_ids = {Path(p).stem for p in table[~held_out & ~dev]["file_path"]}
     counts = dict.fromkeys(ASR_CHARACTERS, 0)
-    for utt, words in transcripts(out).items():
+    for utt, _, _, text in kept:
         if utt in train_ids:
-            for char in words.replace(" ", "|") + "|":
+            for char in text.upper().replace(" ", "|") + "|":
                 counts[char] += 1
     (asr / "char.dict").write_text("".join(f"{c} {n}\n" for c, n in sorted(counts.items(), key=lambda kv: -kv[1])))
 
@@ -225,7 +225,7 @@ def build_corpus(out: str | Path, speakers: int = 8, utterances_per_speaker: int
     table = pd.read_csv(lengths, index_col=0)
     speaker = table["file_path"].str.split("/").str[1].astype(int)
     table[~speaker.isin(held_out)].reset_index(drop=True).to_csv(lengths.with_name(f"{PRETRAIN_SET}.csv"))
-    _write_asr_sets(out, table, speaker.isin(held_out))
+    _write_asr_sets(out, table, speaker.isin(held_out), kept)
     report = CorpusReport(len(kept), len(work) - len(kept), tuple(s.id for s in people if s.id not in held_out),
                           tuple(held_out), sum(n for _, n, _, _ in kept) / RATE)
     (out / COMPLETE_MARK).write_text(json.dumps({

@@ -35,7 +35,7 @@ RARE_SHARE = 0.3  # content slots that draw a word holding a rare phone
 # sentence frame's function words do not supply.
 RARE_PHONES = ("zh", "oy", "uh", "th", "aw", "ch", "jh")
 
-# Shared by every vocabulary (90 words): determiners, pronouns, prepositions, conjunctions and auxiliaries.
+# Shared by every vocabulary (97 words): determiners, pronouns, prepositions, conjunctions and auxiliaries.
 FUNCTION_WORDS = frozenset("""
 a an the this that these those every some any each no my your our their his her its
 i you he she it we they me him us them
