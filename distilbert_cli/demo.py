@@ -36,7 +36,7 @@ from upstream_distilbert.s3prl_states import newest_states, read_states
 
 from .provenance import provenance
 from .report import MODELS, TEST_SETS, figure, mean_std, on, over_seeds, paired
-from .steps import Step
+from .steps import Step, key_of
 
 SHIPPED_TEACHER = model_path("demo_teacher.ckpt")
 FIRST_SEED = 1337  # s3prl's default --seed; seed i of the demo is FIRST_SEED + i
@@ -210,11 +210,16 @@ def phone_linear(workdir: Path, name: str, upstream: Upstream, plan: Plan, corpu
     return step.folder
 
 
+def evaluation_step(expdir: Path, name: str, corpus: Step, **inputs: object) -> Step:
+    """The folder `expdir/name` of an `-m evaluate` of the finished run in `expdir` on `corpus`, keyed by that run's
+    key, the corpus and `inputs`."""
+    return Step.of(expdir / name, kind="evaluate", run=key_of(expdir), corpus=corpus, **inputs)
+
+
 def test_accuracy(workdir: Path, expdir: Path, corpus: Step, name: str, options: Path | None = None) -> float:
     """The test accuracy on `corpus` of a run's best-dev model (s3prl's `-m evaluate`, its log in
     `expdir/name`), its upstream run with other expert options (`-g`) where `options` is given."""
-    step = Step.of(expdir / name, kind="evaluate", run=json.loads((expdir / "step.json").read_text())["key"],
-                   corpus=corpus, options=options)
+    step = evaluation_step(expdir, name, corpus, options=options)
     log = step.folder / "log.log"
     if not (step.prepare() and log.is_file() and "test" in read_scores(step.folder)):
         step.clear()
@@ -298,8 +303,7 @@ def asr_error_rates(workdir: Path, expdir: Path, corpus: Step, name: str, steps:
     fell below 100%."""
     best = expdir / "dev-clean-best.ckpt"
     model = best if best.is_file() else expdir / f"states-{steps}.ckpt"
-    step = Step.of(expdir / name, kind="evaluate", run=json.loads((expdir / "step.json").read_text())["key"],
-                   corpus=corpus, model=model.name)
+    step = evaluation_step(expdir, name, corpus, model=model.name)
     if not (step.prepare() and (step.folder / "test-clean-noLM-ref.ark").is_file()):
         step.clear()
         run_step("downstream", "-m", "evaluate", "-e", str(model), "-t", "test-clean", "--device", "cpu",

@@ -35,6 +35,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def key_of(folder: str | Path) -> str:
+    """The key recorded in a step's folder."""
+    return json.loads((Path(folder) / KEY_FILE).read_text())["key"]
+
+
 @dataclass(frozen=True)
 class Step:
     """A step's folder and the key of its inputs."""
@@ -51,7 +56,7 @@ class Step:
 
     def recorded_key(self) -> str | None:
         try:
-            return json.loads((self.folder / KEY_FILE).read_text())["key"]
+            return key_of(self.folder)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
