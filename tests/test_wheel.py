@@ -61,6 +61,7 @@ def test_wheel_installs_runs_the_quick_demo_and_uninstalls_cleanly(tmp_path: Pat
     (wheel,) = (tmp_path / "dist").glob("audio_distilbert-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"distilbert_configs/pretrain/demo_student.yaml", "distilbert_configs/downstream/phone_linear_small.yaml",
+            "distilbert_configs/downstream/asr.yaml", "distilbert_configs/downstream/asr_small.yaml",
             "distilbert_models/demo_teacher.ckpt", "distilbert_pretrain/config_model.yaml"} <= names
 
     env = _fresh_environment(tmp_path)
