@@ -41,12 +41,12 @@ from upstream_distilbert.s3prl_states import read_states
 from .demo import (
     Plan,
     Upstream,
-    corpus_step,
     make_plan,
     model_results,
     model_upstreams,
     pretrain_and_export,
     run_step,
+    speakers_corpus,
     student_config,
     unseen_synthesizer_corpus,
 )
@@ -125,8 +125,7 @@ def control_configs(workdir: Path, teacher: Path) -> dict[str, Path]:
 def _controls(workdir: Path, plan: Plan, corpus, unseen, teacher: Path, points: dict[int, dict]) -> dict:
     """The three controls at each student point (steps -> the student's measured figures)."""
     configs = control_configs(workdir, teacher)
-    teacher_corpus = corpus_step(workdir / "teacher-corpus", plan.text, plan.speakers,
-                                 plan.teacher_utterances_per_speaker)
+    teacher_corpus = speakers_corpus(workdir / "teacher-corpus", plan, plan.teacher_utterances_per_speaker)
     teacher_steps = plan.teacher_steps[-1]  # the shipped teacher's recipe, or the demo's --retrain-teacher run
     out: dict = {name: [] for name in CONTROLS}
     for steps, student in sorted(points.items()):
@@ -150,7 +149,7 @@ def curves(workdir: Path, student_steps: list[int], controls: bool = False, teac
     if demo["plan"]["quick"]:
         raise InputError(f"{workdir}/results.json: a quick demo; the curves need the full demo's folder")
     plan = make_plan(seeds=demo["plan"]["seeds"], text=demo["plan"]["text"])
-    corpus = corpus_step(workdir / "corpus", plan.text, plan.speakers, plan.utterances_per_speaker)
+    corpus = speakers_corpus(workdir / "corpus", plan, plan.utterances_per_speaker)
     unseen = unseen_synthesizer_corpus(workdir, plan)
     teacher = Path(demo["plan"]["teacher_file"])
     models = demo["models"]

@@ -72,10 +72,16 @@ def _convert(args: argparse.Namespace) -> None:
           f"load it with distilbert_local (weights_only=True)")
 
 
+def _voices(value: str) -> int | tuple[str, ...]:
+    """`--test-voices`: a count (`2`) or persons by name (`awb,kal`)."""
+    return int(value) if value.isdigit() else tuple(v for v in value.split(",") if v)
+
+
 def _corpus(args: argparse.Namespace) -> None:
     from distilbert_corpus.corpus import build_corpus
 
     report = build_corpus(args.out, args.speakers, args.utterances_per_speaker, args.seed, args.jobs,
+                          test_voices=None if args.test_only else _voices(args.test_voices),
                           mbrola_speakers=args.mbrola_speakers, festival_speakers=args.festival_speakers,
                           text=args.text, test_vocabulary=args.test_vocabulary,
                           first_speaker_id=args.first_speaker_id)
@@ -186,7 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mbrola-speakers", type=int, default=0,
                    help="extra espeak-ng + MBROLA speakers (0..9); `bash scripts/dev.sh mbrola` installs them")
     p.add_argument("--festival-speakers", type=int, default=0,
-                   help="extra festival speakers (kal, rab; 0..6), training voices only: never held out")
+                   help="extra festival speakers (kal, rab, ked; 0..9), training voices unless one is a held-out "
+                        "flite voice's person (kal)")
+    p.add_argument("--test-voices", default="2",
+                   help="voices held out for testing: a count drawn by the seed from the flite and MBROLA voices, "
+                        "or names (awb,kal: the demo's); every speaker of such a voice (any pitch, rate or engine) "
+                        "is a test speaker, the others train")
+    p.add_argument("--test-only", action="store_true",
+                   help="every speaker is a test speaker (a test set of its own, e.g. --mbrola-speakers 6 "
+                        "--speakers 0 --test-vocabulary unseen, as the demo's unseen-synthesizer set)")
     p.add_argument("--utterances-per-speaker", type=int, default=120)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes")

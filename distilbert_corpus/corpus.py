@@ -182,17 +182,39 @@ def _write_asr_sets(out: Path, table: pd.DataFrame, held_out: pd.Series, kept: l
     (asr / "char.dict").write_text("".join(f"{c} {n}\n" for c, n in sorted(counts.items(), key=lambda kv: -kv[1])))
 
 
+def held_out_speakers(people: list[Speaker], test_voices: int | tuple[str, ...] | None, seed: int) -> list[int]:
+    """The ids of every speaker of the held-out voices: `test_voices` persons drawn by `seed` from those of the
+    flite and MBROLA speakers, or the persons named (`("awb", "kal")`); `None`: every speaker (a test set only).
+    A person's speakers at every pitch, rate and engine are held out together (flite's kal16 with festival's kal),
+    so that no training speaker shares a voice with a test speaker."""
+    if test_voices is None:
+        return sorted(s.id for s in people)
+    candidates = sorted({s.person for s in people if s.engine != "festival"})
+    persons = {s.person for s in people}
+    if isinstance(test_voices, int):
+        most = min(len(candidates), len(persons) - 1)
+        if not 1 <= test_voices <= most:
+            raise InputError(f"test voices {test_voices}: expected 1..{most} (of the voices {', '.join(candidates)}, "
+                             f"keeping at least one for training), or a test set only")
+        test_voices = tuple(random.Random(seed).sample(candidates, test_voices))
+    unknown = sorted(set(test_voices) - persons)
+    if unknown or not 1 <= len(set(test_voices)) < len(persons):
+        raise InputError(f"test voices {','.join(test_voices)}: expected some of {', '.join(sorted(persons))} "
+                         f"{'(no speaker is ' + ', '.join(unknown) + ') ' if unknown else ''}and at least one left "
+                         "for training")
+    return sorted(s.id for s in people if s.person in test_voices)
+
+
 def build_corpus(out: str | Path, speakers: int = 8, utterances_per_speaker: int = 120, seed: int = 0,
-                 jobs: int = 2, test_speakers: int = 2, mbrola_speakers: int = 0,
+                 jobs: int = 2, test_voices: int | tuple[str, ...] | None = 2, mbrola_speakers: int = 0,
                  festival_speakers: int = 0, text: str = "open", test_vocabulary: str = "held_out",
                  first_speaker_id: int = 100) -> CorpusReport:
     """Write the whole corpus under `out` (replacing an earlier corpus there, never other files): `speakers` flite
     speakers, then `mbrola_speakers` espeak-ng + MBROLA ones, then `festival_speakers` festival ones (ids from
-    `first_speaker_id`), of which the festival ones are training voices only (never held out, so adding them
-    leaves the held-out speakers of a seed as they were); `corpus.json` is written last. With `test_speakers`
-    equal to all the others it is a test set only (the demo's unseen-synthesizer speakers, with
-    `test_vocabulary="unseen"` and ids of their own). With the open text, training speakers read the train
-    vocabulary and held-out ones `test_vocabulary`."""
+    `first_speaker_id`); `corpus.json` is written last. The held-out test speakers are every speaker of the
+    `test_voices` (a count drawn by the seed, or persons by name: `held_out_speakers`); `None` makes a test set only (the demo's
+    unseen-synthesizer speakers, with `test_vocabulary="unseen"` and ids of their own). With the open text,
+    training speakers read the train vocabulary and held-out ones `test_vocabulary`."""
     out = Path(out)
     if text not in TEXTS:
         raise InputError(f"text {text!r}: expected one of {', '.join(TEXTS)}")
@@ -200,11 +222,7 @@ def build_corpus(out: str | Path, speakers: int = 8, utterances_per_speaker: int
         raise InputError(f"test vocabulary {test_vocabulary!r}: expected one of {', '.join(VOCABULARIES[1:])}")
     people = make_speakers(speakers, mbrola_speakers, festival_speakers, first_speaker_id)
     check_installed(people)
-    candidates = [s.id for s in people if s.engine != "festival"]
-    if not 1 <= test_speakers <= len(candidates):
-        raise InputError(f"test speakers {test_speakers}: expected 1..{len(candidates)} of the {len(candidates)} "
-                         "flite and MBROLA speakers")
-    held_out = sorted(random.Random(seed).sample(candidates, test_speakers))
+    held_out = held_out_speakers(people, test_voices, seed)
     if text == "open":
         vocabularies()  # read once here, so that the forked workers share it
     _claim(out)
@@ -230,6 +248,7 @@ def build_corpus(out: str | Path, speakers: int = 8, utterances_per_speaker: int
                           tuple(held_out), sum(n for _, n, _, _ in kept) / RATE)
     (out / COMPLETE_MARK).write_text(json.dumps({
         "seed": seed, "text": text, "test_vocabulary": test_vocabulary, "utterances_per_speaker": utterances_per_speaker,
-        "speakers": [s.__dict__ for s in people], "held_out": held_out, "utterances": report.utterances,
+        "speakers": [{**s.__dict__, "person": s.person} for s in people], "held_out": held_out,
+        "held_out_voices": sorted({s.person for s in people if s.id in held_out}), "utterances": report.utterances,
         "dropped": report.dropped, "seconds": report.seconds}, indent=1) + "\n")
     return report

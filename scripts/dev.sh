@@ -81,12 +81,12 @@ ensure_env() {
 source "$repo/scripts/apt_install.sh"
 
 # System programs the corpus needs: flite (Debian main) renders speech and reports its phone timings; festival
-# with its kal (main) and rab (contrib) diphone voices renders the optional training speakers of a third engine.
+# with its kal, ked (main) and rab (contrib) diphone voices renders the training speakers of a second engine.
 ensure_system_packages() {
     command -v flite >/dev/null || apt_install_any flite
     local voices=/usr/share/festival/voices/english
-    command -v festival >/dev/null && [ -d "$voices/kal_diphone" ] && [ -d "$voices/rab_diphone" ] ||
-        apt_install_any festival festvox-kallpc16k festvox-rablpc16k
+    command -v festival >/dev/null && [ -d "$voices/kal_diphone" ] && [ -d "$voices/ked_diphone" ] &&
+        [ -d "$voices/rab_diphone" ] || apt_install_any festival festvox-kallpc16k festvox-kdlpc16k festvox-rablpc16k
 }
 
 # The corpus's optional extra speakers (`corpus --mbrola-speakers N`): espeak-ng with MBROLA's us1, us2 and en1

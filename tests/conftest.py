@@ -80,7 +80,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from distilbert_corpus.corpus import build_corpus
 
     root = tmp_path_factory.mktemp("corpus")
-    build_corpus(root, speakers=3, utterances_per_speaker=4, test_speakers=1)
+    build_corpus(root, speakers=3, utterances_per_speaker=4, test_voices=1)
     return {"libri_root": str(root / "LibriSpeech"), "file_path": str(root / "len_for_bucket"),
             "sets": ["train-clean-100"], "train_batch_size": 4, "max_timestep": 0, "num_workers": 0}
 

@@ -22,7 +22,7 @@ from .conftest import cli, run
 def libri(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in corpus (2 speakers x 2 utterances), with one speaker copied into a second set folder."""
     root = tmp_path_factory.mktemp("prep")
-    build_corpus(root, speakers=2, utterances_per_speaker=2, test_speakers=1)
+    build_corpus(root, speakers=2, utterances_per_speaker=2, test_voices=1)
     shutil.copytree(root / "LibriSpeech" / "train-clean-100" / "101", root / "LibriSpeech" / "test-clean" / "101")
     return root / "LibriSpeech"
 
@@ -110,11 +110,11 @@ def test_corpus_never_deletes_what_it_did_not_write(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "not written by `audio-distilbert corpus`" in proc.stderr
     assert (real / "LibriSpeech" / "train-clean-100" / "mine.flac").read_bytes() == b"a real recording"
     ours = tmp_path / "ours"
-    build_corpus(ours, speakers=2, utterances_per_speaker=1, test_speakers=1)
+    build_corpus(ours, speakers=2, utterances_per_speaker=1, test_voices=1)
     assert is_complete(ours)
     (ours / COMPLETE_MARK).unlink()  # as if killed before the end: not taken for a finished corpus
     assert not is_complete(ours)
-    build_corpus(ours, speakers=2, utterances_per_speaker=1, test_speakers=1)  # its own folders: replaced
+    build_corpus(ours, speakers=2, utterances_per_speaker=1, test_voices=1)  # its own folders: replaced
     assert is_complete(ours) and len(list((ours / "LibriSpeech").rglob("*.flac"))) == 2
 
 

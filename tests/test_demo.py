@@ -56,11 +56,11 @@ def test_a_corpus_step_is_reused_for_the_same_plan_and_rebuilt_for_another(tmp_p
     from distilbert_cli.demo import corpus_step
 
     folder = tmp_path / "corpus"
-    first = corpus_step(folder, "open", 3, 2, test_speakers=1)
+    first = corpus_step(folder, "open", 3, 2, test_voices=1)
     made = (folder / "corpus.json").stat().st_mtime_ns
-    assert corpus_step(folder, "open", 3, 2, test_speakers=1).key == first.key
+    assert corpus_step(folder, "open", 3, 2, test_voices=1).key == first.key
     assert (folder / "corpus.json").stat().st_mtime_ns == made  # reused
-    corpus_step(folder, "open", 3, 3, test_speakers=1)
+    corpus_step(folder, "open", 3, 3, test_voices=1)
     assert json.loads((folder / "corpus.json").read_text())["utterances"] == 9
     assert len((folder / "cpc_phone" / "converted_aligned_phones.txt").read_text().splitlines()) == 9
 

@@ -91,3 +91,16 @@ def test_the_readmes_quick_start_runs_as_written(tmp_path: Path) -> None:
 
     student = distilbert_local(ckpt=str(tmp_path / "student.ckpt"))
     assert student.model.config.transformer.num_hidden_layers == 1
+    # both pretraining runs read the training speakers only, never a held-out voice
+    import pandas as pd
+
+    from upstream_distilbert.s3prl_states import newest_states, read_states
+
+    corpus = tmp_path / "corpus"
+    held_out = set(json.loads((corpus / "corpus.json").read_text())["held_out"])
+    for run_name in ("teacher", "student"):
+        datarc = read_states(newest_states(tmp_path / "result" / "pretrain" / run_name))["Config"]["pretrain_expert"]["datarc"]
+        root = tmp_path / datarc["file_path"]
+        read = {int(Path(f).stem.split("-")[0]) for name in datarc["sets"]
+                for f in pd.read_csv(root / f"{name}.csv")["file_path"]}
+        assert held_out and read and not read & held_out, (run_name, sorted(read), sorted(held_out))

@@ -23,7 +23,7 @@ def phone_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from distilbert_corpus.corpus import build_corpus
 
     root = tmp_path_factory.mktemp("phones")
-    build_corpus(root, speakers=4, utterances_per_speaker=8, test_speakers=1)
+    build_corpus(root, speakers=4, utterances_per_speaker=8, test_voices=1)
     return root
 
 
