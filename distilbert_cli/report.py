@@ -77,7 +77,10 @@ def plus_minus(mean: float, std: float | None, scale: float = 1.0, digits: int =
 
 
 def figure_of(entry: dict, key: str, percent: bool = False) -> str:
-    """`entry[key]` ± `entry[key_std]`, as a percentage with one decimal where `percent`."""
+    """`entry[key]` ± `entry[key_std]`, as a percentage with one decimal where `percent`; "undefined" where the
+    value has none (a retention whose every student error rate is 0 while the teacher's is not)."""
+    if entry[key] is None:
+        return "undefined"
     if percent:
         return plus_minus(entry[key], entry[f"{key}_std"], 100, 1) + "%"
     return plus_minus(entry[key], entry[f"{key}_std"])

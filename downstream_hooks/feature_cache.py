@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
 from upstream_distilbert.atomic import atomic_write
-from upstream_distilbert.digest import file_digest, path_digest
+from upstream_distilbert.digest import file_digest, path_digest, source_digest
 from upstream_distilbert.errors import InputError
 
 from .patching import require
@@ -47,12 +47,7 @@ def weights_digest(model: nn.Module) -> str:
 def code_digest() -> str:
     """sha256 of the source of our upstream package and of this cache: a change to the features, CMVN, chunking
     or how outputs are stored makes new entries."""
-    import upstream_distilbert
-
-    digest = hashlib.sha256()
-    for path in [*sorted(Path(upstream_distilbert.__file__).parent.glob("*.py")), Path(__file__)]:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+    return source_digest("upstream_distilbert", __name__)
 
 
 def upstream_key(upstream: str, ckpt: str | None, model_config: str | None, model: nn.Module) -> str:

@@ -12,7 +12,7 @@ import torch
 
 from distilbert_cli.steps import KEY_FILE, Step
 
-from .conftest import REPO, write_yaml
+from .conftest import REPO, cli, write_yaml
 from .test_pretrain import TINY
 
 
@@ -33,21 +33,54 @@ def test_the_full_demo_distils_from_the_shipped_teacher(tmp_path: Path) -> None:
 def test_a_step_is_kept_for_the_same_inputs_and_redone_for_others(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("a: 1\n")
-    step = Step.of(tmp_path / "step", plan={"steps": 10}, config=config)
+    step = Step.of(tmp_path / "step", kind="corpus", plan={"steps": 10}, config=config)
     assert not step.prepare()  # new
     (step.folder / "output").write_text("done")
-    assert Step.of(tmp_path / "step", plan={"steps": 10}, config=config).prepare()  # the same inputs: kept
+    assert Step.of(tmp_path / "step", kind="corpus", plan={"steps": 10}, config=config).prepare()  # the same inputs: kept
     assert (step.folder / "output").is_file()
     config.write_text("a: 2\n")  # a file is an input by its contents
-    changed = Step.of(tmp_path / "step", plan={"steps": 10}, config=config)
+    changed = Step.of(tmp_path / "step", kind="corpus", plan={"steps": 10}, config=config)
     assert changed.key != step.key and not changed.prepare()
     assert sorted(p.name for p in step.folder.iterdir()) == [KEY_FILE]  # the other inputs' output is gone
     assert json.loads((step.folder / KEY_FILE).read_text())["inputs"]["config"]["sha256"]
-    downstream = Step.of(tmp_path / "next", after=changed)  # a step's key covers the keys it builds on
-    assert downstream.key != Step.of(tmp_path / "next", after=step).key
+    downstream = Step.of(tmp_path / "next", kind="corpus", after=changed)  # a step's key covers the keys it builds on
+    assert downstream.key != Step.of(tmp_path / "next", kind="corpus", after=step).key
     (changed.folder / "half").mkdir()
     changed.clear()
     assert sorted(p.name for p in changed.folder.iterdir()) == [KEY_FILE]
+
+
+def test_a_change_to_the_code_a_step_runs_changes_its_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step's key covers the source of the packages its kind runs: after a `git pull` that edits one function
+    there, the step is done again, not reused. (The corpus step runs distilbert_corpus.)"""
+    from distilbert_cli import steps
+
+    assert "distilbert_corpus" in steps.CODE["corpus"][0] and "lemminflect" in steps.CODE["corpus"][1]
+    package = tmp_path / "code" / "made_up_corpus"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "text.py").write_text("def words():\n    return ['make']\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "code"))
+    monkeypatch.setitem(steps.CODE, "corpus", (("made_up_corpus",), ("torch",)))
+    before = Step.of(tmp_path / "step", kind="corpus", plan={"speakers": 3})
+    assert Step.of(tmp_path / "step", kind="corpus", plan={"speakers": 3}).key == before.key
+    (package / "text.py").write_text("def words():\n    return ['make', 'making']\n")
+    assert Step.of(tmp_path / "step", kind="corpus", plan={"speakers": 3}).key != before.key
+
+
+def test_the_demo_refuses_a_folder_it_did_not_make_and_deletes_nothing(tmp_path: Path) -> None:
+    """`demo --workdir` in a folder that holds a corpus/ of the user's (the corpus command's output, or a real
+    LibriSpeech): the demo stops, naming it, and the file is still there."""
+    import subprocess
+
+    placed = tmp_path / "corpus" / "LibriSpeech" / "x.flac"
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes(b"a user's audio")
+    done = subprocess.run([*cli(), "demo", "--quick", "--workdir", str(tmp_path)], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 2, done.stderr
+    assert str(tmp_path / "corpus") in done.stderr and "LibriSpeech" in done.stderr and "not deleting" in done.stderr
+    assert placed.read_bytes() == b"a user's audio"
 
 
 def test_a_corpus_step_is_reused_for_the_same_plan_and_rebuilt_for_another(tmp_path: Path) -> None:
@@ -107,3 +140,23 @@ def test_an_interrupted_pretraining_step_resumes_from_its_last_checkpoint(corpus
     assert f"[demo] audio-distilbert pretrain -e {before}" in out
     assert "Start a new experiment" not in out
     assert max(read_states(p)["Step"] for p in expdir.glob("states-*.ckpt")) == 4 and exported.is_file()
+
+
+def test_an_asr_evaluation_killed_after_s3prl_opened_its_files_is_run_again(tmp_path: Path) -> None:
+    """s3prl's asr opens `test-clean-noLM-ref.ark` before writing it: a kill leaves it empty. The demo counts the
+    evaluation as finished only by its own marker, so a rerun clears the folder and evaluates again (here the run's
+    checkpoint is gone, so evaluating fails) instead of reading the empty file forever."""
+    from distilbert_cli.demo import EVALUATED, asr_error_rates, evaluation_step
+    from upstream_distilbert.errors import StepFailed
+
+    expdir = tmp_path / "downstream" / "asr"
+    run = Step.of(expdir, kind="asr", seed=1337)
+    run.prepare()
+    corpus = Step.of(tmp_path / "corpus", kind="corpus")
+    step = evaluation_step(expdir, "held-out", corpus, model="states-4.ckpt")
+    step.prepare()
+    (step.folder / "test-clean-noLM-ref.ark").write_text("")  # what a kill during s3prl's evaluation leaves
+    (step.folder / "test-clean-noLM-hyp.ark").write_text("")
+    with pytest.raises(StepFailed):
+        asr_error_rates(tmp_path, expdir, corpus, "held-out", 4)
+    assert not (step.folder / "test-clean-noLM-ref.ark").exists() and not (step.folder / EVALUATED).exists()

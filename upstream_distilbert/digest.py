@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from pathlib import Path
 
@@ -24,4 +25,19 @@ def path_digest(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         digest.update(f"{file.relative_to(path).as_posix()}\0{file_digest(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def source_digest(*modules: str) -> str:
+    """sha256 of the Python source of the named modules (a package: every `.py` file under it, by relative path):
+    what identifies the code that makes an output, in an editable install or a wheel alike."""
+    digest = hashlib.sha256()
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError(f"source_digest: no module {name!r}")
+        origin = Path(spec.origin)
+        files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+        for file in files:
+            digest.update(f"{name}/{file.relative_to(origin.parent).as_posix()}\0".encode() + file.read_bytes())
     return digest.hexdigest()
