@@ -13,10 +13,14 @@ _SOURCE = Path(__file__).resolve().parents[1]  # the checkout this package runs 
 
 
 def _commit() -> str | None:
-    """The checkout's commit, with `-dirty` when tracked files differ from it; None outside a git checkout."""
+    """The checkout's commit, with `-dirty` when tracked files differ from it; None unless this package's own source
+    tree is that checkout (installed from a wheel into an environment inside another repository, say)."""
     try:
         run = lambda *args: subprocess.run(["git", "-C", str(_SOURCE), *args], capture_output=True, text=True,  # noqa: E731
                                            check=True, timeout=10).stdout.strip()
+        if Path(run("rev-parse", "--show-toplevel")).resolve() != _SOURCE:
+            return None
+        run("ls-files", "--error-unmatch", str(Path(__file__).resolve().relative_to(_SOURCE)))
         head = run("rev-parse", "HEAD")
         return head + ("-dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.SubprocessError):
@@ -33,12 +37,13 @@ def _cpu() -> str:
 
 
 def provenance() -> dict:
-    """{command, date, commit, cpu, versions} of this process."""
+    """{command, date, commit, source (where the code ran from), cpu, versions} of this process."""
     return {
         "command": " ".join(["audio-distilbert" if Path(sys.argv[0]).name == "audio-distilbert" else sys.argv[0],
                              *sys.argv[1:]]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": _commit(),
+        "source": str(_SOURCE),
         "cpu": _cpu(),
         "versions": {name: version(name) for name in ("audio-distilbert", "s3prl", "torch", "torchaudio")},
     }

@@ -1,0 +1,41 @@
+"""Provenance names a commit only for the checkout the package's code is in."""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+from pathlib import Path
+
+from .conftest import REPO
+
+
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location("provenance_copy", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_install_inside_another_repository_records_no_commit_of_it(tmp_path: Path) -> None:
+    """The package installed (as from a wheel) into an environment inside some other git repository: that
+    repository's HEAD is not this code's commit."""
+    other = tmp_path / "other"
+    installed = other / "venv" / "lib" / "site-packages" / "distilbert_cli"
+    installed.mkdir(parents=True)
+    shutil.copy(REPO / "distilbert_cli" / "provenance.py", installed / "provenance.py")
+    git = lambda *args: subprocess.run(["git", "-C", str(other), *args], check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    (other / "README").write_text("another project\n")
+    git("add", "README")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "other")
+    module = _load(installed / "provenance.py")
+    assert module._commit() is None
+    assert module.provenance()["source"] == str(installed.parent)
+
+
+def test_the_checkout_records_its_own_commit() -> None:
+    from distilbert_cli.provenance import provenance
+
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    record = provenance()
+    assert record["commit"].startswith(head) and record["source"] == str(REPO.resolve())
