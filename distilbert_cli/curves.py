@@ -41,11 +41,11 @@ from upstream_distilbert.s3prl_states import read_states
 from .demo import (
     Plan,
     Upstream,
+    export_step,
     make_plan,
     model_results,
     model_upstreams,
     pretrain_and_export,
-    run_step,
     speakers_corpus,
     student_config,
     unseen_synthesizer_corpus,
@@ -201,9 +201,7 @@ def _teacher_points(workdir: Path, plan: Plan, corpus, unseen, teacher_states: l
     for states in teacher_states:
         steps = int(read_states(states)["Step"])
         name = f"teacher-{label}-{steps}"
-        ckpt = workdir / f"{name}.ckpt"
-        if not ckpt.is_file():
-            run_step("export", str(states), "-o", str(ckpt), cwd=workdir)
+        ckpt = export_step(workdir / "exports" / name, states)
         measured, _ = model_results(workdir, name, Upstream("distilbert_local", ckpt), plan, corpus, unseen)
         points.append(curve_point(steps, measured, fbank) | {"states": str(states)})
     return points

@@ -166,6 +166,16 @@ def pretrain_and_export(workdir: Path, name: str, model_config: Path, steps: tup
     return exported
 
 
+def export_step(folder: Path, states: Path) -> Path:
+    """`audio-distilbert export` of a pretraining checkpoint into `folder` (keyed by the checkpoint's digest, so a
+    checkpoint replaced under the same name is exported again); returns the exported file."""
+    step = Step.of(folder, kind="export", states=states)
+    exported = step.folder / f"{folder.name}.ckpt"
+    if not (step.prepare() and exported.is_file()):
+        run_step("export", str(states), "-o", str(exported), cwd=folder)
+    return exported
+
+
 def saved_step(expdir: Path) -> int:
     """The steps done by a run's newest checkpoint (0 when it saved none yet)."""
     return int(read_states(newest_states(expdir))["Step"]) if any(expdir.glob("states-*.ckpt")) else 0

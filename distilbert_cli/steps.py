@@ -32,6 +32,7 @@ CODE = {
     "phone_linear": (_MODEL_CODE, _MODEL_LIBRARIES),
     "asr": (_MODEL_CODE, _MODEL_LIBRARIES),
     "evaluate": (_MODEL_CODE, _MODEL_LIBRARIES),
+    "export": (_MODEL_CODE, _MODEL_LIBRARIES),
 }
 
 
