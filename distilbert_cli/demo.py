@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -28,8 +29,8 @@ import yaml
 from distilbert_configs import config_path
 from distilbert_models import model_path
 
-from distilbert_corpus.corpus import PRETRAIN_SET, build_corpus, is_complete
-from downstream_hooks.results import read_error_rates, read_results, read_scores
+from distilbert_corpus.corpus import PR_FOLDER, PR_VOCABULARY, PRETRAIN_SET, build_corpus, is_complete
+from downstream_hooks.results import read_error_rates, read_phone_error_rate, read_results, read_scores
 from upstream_distilbert.atomic import atomic_write_text
 from upstream_distilbert.errors import InputError, MissingError, StepFailed
 from upstream_distilbert.s3prl_states import newest_states, read_states
@@ -39,10 +40,13 @@ from .report import MODELS, TEST_SETS, figure, mean_std, on, over_seeds, paired
 from .steps import Step, key_of
 
 SHIPPED_TEACHER = model_path("demo_teacher.ckpt")
+# pr_small.yaml's length for the demo: measured on the demo corpus (docs/superb_pr.md).
+PR_STEPS, PR_EVAL_STEP = 1000, 250
 FIRST_SEED = 1337  # s3prl's default --seed; seed i of the demo is FIRST_SEED + i
 UNSEEN_FIRST_SPEAKER = 200  # the unseen synthesizer's speaker ids: apart from the corpus's (100 on)
 PHONE_CONFIG = config_path("downstream", "phone_linear_small.yaml")
 ASR_CONFIG = config_path("downstream", "asr_small.yaml")
+PR_CONFIG = config_path("downstream", "pr_small.yaml")
 RUNNER_CONFIG = config_path("pretrain", "demo_runner.yaml")
 # The held-out voices: two male voices of two engines (flite's awb; kal, in flite and festival), so that training
 # keeps slt, the corpus's one female voice, beside rms, rab and ked.
@@ -71,6 +75,9 @@ class Plan:
     unseen_speakers: int  # espeak-ng + MBROLA speakers of the unseen-synthesizer test set (0: none)
     unseen_utterances_per_speaker: int
     timing_rounds: int
+    pr_steps: int  # SUPERB phoneme recognition (s3prl's ctc, pr_small.yaml) for each model; 0: none
+    pr_eval_step: int
+    pr_seeds: int
     asr_steps: int  # s3prl's asr (asr_small.yaml) for each model; 0: no ASR
     asr_eval_step: int
     asr_seeds: int
@@ -79,12 +86,14 @@ class Plan:
 FULL = Plan(text="open", speakers=8, festival_speakers=6, test_voices=TEST_VOICES, utterances_per_speaker=120,
             train_teacher=False, teacher_utterances_per_speaker=500, teacher_steps=(3000,), student_steps=1200,
             student_lr=1.4e-3, phone_steps=1000, phone_eval_step=500, phone_eval_batch=16, seeds=3, unseen_speakers=6,
-            unseen_utterances_per_speaker=40, timing_rounds=5, asr_steps=300, asr_eval_step=300, asr_seeds=2)
+            unseen_utterances_per_speaker=40, timing_rounds=5, pr_steps=PR_STEPS, pr_eval_step=PR_EVAL_STEP, pr_seeds=3,
+            asr_steps=0, asr_eval_step=300, asr_seeds=2)
 # The quick plan holds out one flite voice and synthesizes no festival speaker: a check that every step runs.
 QUICK = Plan(text="open", speakers=4, festival_speakers=0, test_voices=("awb",), utterances_per_speaker=12,
              train_teacher=True, teacher_utterances_per_speaker=12, teacher_steps=(8, 12), student_steps=12,
              student_lr=1.4e-3, phone_steps=30, phone_eval_step=15, phone_eval_batch=2, seeds=2, unseen_speakers=3,
-             unseen_utterances_per_speaker=4, timing_rounds=2, asr_steps=4, asr_eval_step=2, asr_seeds=1)
+             unseen_utterances_per_speaker=4, timing_rounds=2, pr_steps=4, pr_eval_step=2, pr_seeds=1, asr_steps=0,
+             asr_eval_step=2, asr_seeds=1)
 
 
 @dataclass(frozen=True)
@@ -295,77 +304,120 @@ def model_results(workdir: Path, name: str, upstream: Upstream, plan: Plan, corp
     return result, expdirs[0]
 
 
-def _asr_datarc(corpus: Path) -> str:
+def _asr_data(corpus: Path) -> str:
     d = "config.downstream_expert.datarc"
-    return f"{d}.libri_root={corpus / 'LibriSpeech'},,{d}.bucket_file={corpus / 'asr'}"
+    return (f"{d}.libri_root={corpus / 'LibriSpeech'},,{d}.bucket_file={corpus / 'asr'},,"
+            f"{d}.dict_path={corpus / 'asr' / 'char.dict'}")
 
 
-def asr(workdir: Path, name: str, upstream: Upstream, plan: Plan, corpus: Step, seed: int) -> Path:
-    """One run of s3prl's asr (or the finished one); returns its experiment folder. Finished when its last
+def _pr_data(corpus: Path) -> str:
+    d = "config.downstream_expert"
+    return f"{d}.corpus.csv_dir={corpus / PR_FOLDER},,{d}.text.vocab_file={corpus / PR_FOLDER / PR_VOCABULARY}"
+
+
+@dataclass(frozen=True)
+class CtcTask:
+    """A task of s3prl's that trains a CTC recognizer on the features and writes its hypotheses: asr (WER, CER) and
+    SUPERB phoneme recognition, `pr` (s3prl's ctc downstream, PER). Its plan settings are `<name>_steps`,
+    `<name>_eval_step` and `<name>_seeds`."""
+
+    name: str  # results.json's tasks.<name>, the step kind and the folder under downstream/
+    downstream: str  # s3prl's -d
+    config: Path
+    best: str  # the checkpoint s3prl saves on a new lowest dev error rate
+    test_split: str
+    data: Callable[[Path], str]  # the -o overrides that point the task at a corpus folder
+    rates: Callable[[Path, str], dict[str, float]]  # the error rates of an evaluated folder and split
+
+    def steps(self, plan: Plan) -> int:
+        return getattr(plan, f"{self.name}_steps")
+
+    @property
+    def metric(self) -> str:
+        """The error rate that retention and the paired differences are of (the first of `rates`)."""
+        return {"asr": "wer", "pr": "per"}[self.name]
+
+
+ASR = CtcTask("asr", "asr", ASR_CONFIG, "dev-clean-best.ckpt", "test-clean", _asr_data, read_error_rates)
+PR = CtcTask("pr", "ctc", PR_CONFIG, "dev-best.ckpt", "test", _pr_data,
+             lambda expdir, split: {"per": read_phone_error_rate(expdir, split)})
+CTC_TASKS = (PR, ASR)
+
+
+def ctc_run(workdir: Path, task: CtcTask, name: str, upstream: Upstream, plan: Plan, corpus: Step, seed: int) -> Path:
+    """One run of a CTC task (or the finished one); returns its experiment folder. Finished when its last
     checkpoint, saved after the last dev evaluation, exists."""
-    step = Step.of(workdir / "downstream" / "asr" / name / f"seed-{seed}", kind="asr", upstream=upstream.inputs(),
-                   config=ASR_CONFIG, steps=plan.asr_steps, eval_step=plan.asr_eval_step, corpus=corpus, seed=seed)
-    last = step.folder / f"states-{plan.asr_steps}.ckpt"
+    steps, eval_step = task.steps(plan), getattr(plan, f"{task.name}_eval_step")
+    step = Step.of(workdir / "downstream" / task.name / name / f"seed-{seed}", kind=task.name,
+                   upstream=upstream.inputs(), config=task.config, steps=steps, eval_step=eval_step, corpus=corpus,
+                   seed=seed)
+    last = step.folder / f"states-{steps}.ckpt"
     if step.prepare():
         if last.is_file():
             return step.folder
         step.clear()
-    run_step("downstream", "-m", "train", *upstream.flags(), "-d", "asr", "-c", str(ASR_CONFIG), "-p", str(step.folder),
-             "--device", "cpu", "--seed", str(seed), "--feature-cache", str(workdir / "feature-cache"),
-             "-o", f"config.runner.total_steps={plan.asr_steps},,config.runner.eval_step={plan.asr_eval_step},,"
-                   f"config.runner.save_step={plan.asr_eval_step},,config.runner.log_step={max(plan.asr_eval_step // 5, 1)},,"
-                   f"{_asr_datarc(corpus.folder)},,"
-                   f"config.downstream_expert.datarc.dict_path={corpus.folder / 'asr' / 'char.dict'}",
+    run_step("downstream", "-m", "train", *upstream.flags(), "-d", task.downstream, "-c", str(task.config),
+             "-p", str(step.folder), "--device", "cpu", "--seed", str(seed),
+             "--feature-cache", str(workdir / "feature-cache"),
+             "-o", f"config.runner.total_steps={steps},,config.runner.eval_step={eval_step},,"
+                   f"config.runner.save_step={eval_step},,config.runner.log_step={max(eval_step // 5, 1)},,"
+                   f"{task.data(corpus.folder)}",
              cwd=workdir)
     if not last.is_file():
-        raise StepFailed(f"[demo] {step.folder}: asr ended without its last checkpoint {last.name}")
+        raise StepFailed(f"[demo] {step.folder}: {task.name} ended without its last checkpoint {last.name}")
     return step.folder
 
 
-def asr_error_rates(workdir: Path, expdir: Path, corpus: Step, name: str, steps: int) -> dict[str, float]:
-    """{wer, cer} on `corpus`'s test-clean of a run's best-dev model (s3prl's `-m evaluate`, in `expdir/name`): the
-    dev-clean-best.ckpt that s3prl saves on a new lowest dev WER, or the last checkpoint where the dev WER never
-    fell below 100%."""
-    best = expdir / "dev-clean-best.ckpt"
+def ctc_error_rates(workdir: Path, task: CtcTask, expdir: Path, corpus: Step, name: str, steps: int) -> dict[str, float]:
+    """The error rates on `corpus`'s test split of a run's best-dev model (s3prl's `-m evaluate`, in `expdir/name`):
+    the checkpoint that s3prl saves on a new lowest dev error rate, or the last one where none was saved."""
+    best = expdir / task.best
     model = best if best.is_file() else expdir / f"states-{steps}.ckpt"
     step = evaluation_step(expdir, name, corpus, model=model.name)
     if not (step.prepare() and (step.folder / EVALUATED).is_file()):
         step.clear()
-        run_step("downstream", "-m", "evaluate", "-e", str(model), "-t", "test-clean", "--device", "cpu",
+        run_step("downstream", "-m", "evaluate", "-e", str(model), "-t", task.test_split, "--device", "cpu",
                  "--feature-cache", str(workdir / "feature-cache"),
-                 "-o", f"args.expdir={step.folder},,{_asr_datarc(corpus.folder)}", cwd=workdir)
-        atomic_write_text(step.folder / EVALUATED, json.dumps(read_error_rates(step.folder, "test-clean")) + "\n")
-    return read_error_rates(step.folder, "test-clean")
+                 "-o", f"args.expdir={step.folder},,{task.data(corpus.folder)}", cwd=workdir)
+        atomic_write_text(step.folder / EVALUATED, json.dumps(task.rates(step.folder, task.test_split)) + "\n")
+    return json.loads((step.folder / EVALUATED).read_text())
 
 
-def wer_retentions(teacher: list[float], student: list[float]) -> list[float | None]:
-    """Teacher WER / student WER seed by seed (> 1: the student errs less); 1 where both are 0, None (no ratio)
-    where only the student's is."""
+def error_retentions(teacher: list[float], student: list[float]) -> list[float | None]:
+    """Teacher error rate / student error rate seed by seed (> 1: the student errs less); 1 where both are 0, None
+    (no ratio) where only the student's is."""
     return [t / s if s else (1.0 if t == 0 else None) for t, s in zip(teacher, student)]
 
 
-def asr_results(workdir: Path, upstreams: dict[str, Upstream], plan: Plan, corpus: Step, unseen: Step | None) -> dict:
-    """`tasks.asr` of results.json: each model's test WER and CER over the ASR seeds (held-out speakers, and the
-    unseen synthesizer), and the retention teacher WER / student WER (> 1: the student errs less) per seed."""
-    seeds = [FIRST_SEED + i for i in range(plan.asr_seeds)]
+def ctc_results(workdir: Path, task: CtcTask, upstreams: dict[str, Upstream], plan: Plan, corpus: Step,
+                unseen: Step | None) -> dict:
+    """`tasks.<name>` of results.json: each model's test error rates over the task's seeds (held-out speakers, and
+    the unseen synthesizer); per test set the student minus the teacher seed by seed (`paired`), and the retention
+    teacher / student of the task's metric (> 1: the student errs less) per seed."""
+    seeds = [FIRST_SEED + i for i in range(getattr(plan, f"{task.name}_seeds"))]
     models = {}
     for name in MODELS:
         runs = []
         for seed in seeds:
-            expdir = asr(workdir, name, upstreams[name], plan, corpus, seed)
+            expdir = ctc_run(workdir, task, name, upstreams[name], plan, corpus, seed)
             run = {}
             for test_set, data in (("held_out", corpus), ("unseen_synthesizer", unseen)):
                 if data is not None:
-                    rates = asr_error_rates(workdir, expdir, data, test_set.replace("_", "-"), plan.asr_steps)
+                    rates = ctc_error_rates(workdir, task, expdir, data, test_set.replace("_", "-"), task.steps(plan))
                     run |= {on(test_set, f"test_{metric}"): value for metric, value in rates.items()}
             runs.append(run)
         models[name] = {"seeds": seeds}
         for key in runs[0]:
             models[name] |= over_seeds(runs, key)
-    result = {"models": models}
+    metrics = [key.removeprefix("test_") for key in runs[0] if key.startswith("test_")]
+    result: dict = {"models": models, "metric": task.metric, "metrics": metrics, "paired": {"student_minus_teacher": {}}}
     for test_set in TEST_SETS[: 2 if unseen is not None else 1]:
-        key = on(test_set, "test_wer")
-        ratios = wer_retentions(models["teacher"][f"{key}s"], models["student"][f"{key}s"])
+        key = on(test_set, f"test_{task.metric}")
+        teacher, student = models["teacher"][f"{key}s"], models["student"][f"{key}s"]
+        differences = [s - t for s, t in zip(student, teacher)]
+        mean, std = mean_std(differences)
+        result["paired"]["student_minus_teacher"][test_set] = {"mean": mean, "std": std, "values": differences}
+        ratios = error_retentions(teacher, student)
         known = [r for r in ratios if r is not None]
         result[on(test_set, "retention")], result[on(test_set, "retention_std")] = mean_std(known) if known else (None, None)
         result[on(test_set, "retentions")] = ratios
@@ -466,8 +518,10 @@ def run_demo(workdir: str | Path, plan: Plan, quick: bool = False, precisions: t
         "size_ratio": models["teacher"]["params"] / models["student"]["params"],
         "speedup": models["teacher"]["seconds_per_audio_second"] / models["student"]["seconds_per_audio_second"],
     } | paired(models["student"], models["teacher"])
-    if plan.asr_steps:
-        results["tasks"] = {"asr": asr_results(workdir, upstreams, plan, corpus, unseen)}
+    tasks = {task.name: ctc_results(workdir, task, upstreams, plan, corpus, unseen)
+             for task in CTC_TASKS if task.steps(plan)}
+    if tasks:
+        results["tasks"] = tasks
     if precisions:
         results["precisions"] = _precision_results(workdir, plan, corpus, student, precisions,
                                                    models["student"]["test_accs"])

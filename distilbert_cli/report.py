@@ -105,8 +105,8 @@ def table(results: dict) -> str:
                     f"student minus teacher {plus_minus(diff['mean'], diff['std'])} (per seed)")
     rows.append(f"size ratio {results['size_ratio']:.2f}x, speedup {results['speedup']:.2f}x, "
                 f"mean ± std over {len(models['fbank']['test_accs'])} phone_linear seed(s)")
-    if "asr" in results.get("tasks", {}):
-        rows += asr_table(results["tasks"]["asr"])
+    for name, task in results.get("tasks", {}).items():
+        rows += error_rate_table(name, task)
     for precision, entry in results.get("precisions", {}).items():
         if entry is None:
             rows.append(f"student {precision}: not supported by this CPU")
@@ -118,18 +118,18 @@ def table(results: dict) -> str:
     return "\n".join(rows)
 
 
-def asr_table(asr: dict) -> list[str]:
-    """ASR test WER and CER (fractions) per model and test set, and the WER retention."""
-    models = asr["models"]
-    sets = sets_in(models["fbank"], "test_wer")
-    rows = [f"{'asr':8} " + " ".join(f"{LABELS[t] + ' WER / CER':>34}" for t in sets)]
-    for name in MODELS:
-        m = models[name]
-        cells = [f"{figure_of(m, on(t, 'test_wer'))} / {figure_of(m, on(t, 'test_cer'))}" for t in sets]
-        rows.append(f"{name:8} " + " ".join(f"{c:>34}" for c in cells))
-    rows.append("asr retention (teacher WER / student WER, per seed): " + ", ".join(
-        f"{LABELS[t]} {figure_of(asr, on(t, 'retention'), percent=True)}" for t in sets)
-        + f"; {len(models['fbank']['seeds'])} asr seed(s)")
+def error_rate_table(name: str, task: dict) -> list[str]:
+    """A CTC task's test error rates (fractions) per model and test set, and the retention of its metric."""
+    models, metric, keys = task["models"], task["metric"], task["metrics"]
+    sets = sets_in(models["fbank"], f"test_{metric}")
+    rows = [f"{name:8} " + " ".join(f"{LABELS[t] + ' ' + ' / '.join(k.upper() for k in keys):>34}" for t in sets)]
+    for model in MODELS:
+        m = models[model]
+        cells = [" / ".join(figure_of(m, on(t, f"test_{k}")) for k in keys) for t in sets]
+        rows.append(f"{model:8} " + " ".join(f"{c:>34}" for c in cells))
+    rows.append(f"{name} retention (teacher {metric.upper()} / student {metric.upper()}, per seed): " + ", ".join(
+        f"{LABELS[t]} {figure_of(task, on(t, 'retention'), percent=True)}" for t in sets)
+        + f"; {len(models['fbank']['seeds'])} {name} seed(s)")
     return rows
 
 
@@ -142,8 +142,9 @@ def figure(workdir: Path, results: dict, seed_dirs: dict[str, Path]) -> Path:
     import matplotlib.pyplot as plt
 
     models = results["models"]
-    asr = results.get("tasks", {}).get("asr")
-    fig, axes = plt.subplots(1, 6 if asr else 5, figsize=(25 if asr else 21, 3.8))
+    tasks = results.get("tasks", {})
+    ctc = next(iter(tasks), None)  # the first CTC task (PR where it ran)
+    fig, axes = plt.subplots(1, 6 if ctc else 5, figsize=(25 if ctc else 21, 3.8))
     prefix = "distilbert/train-"
     for tag, curve in sorted(read_scalars(workdir / "pretrain" / "student").items()):
         name = tag.removeprefix(prefix)
@@ -171,14 +172,16 @@ def figure(workdir: Path, results: dict, seed_dirs: dict[str, Path]) -> Path:
     axes[3].set(title=f"parameters, millions ({results['size_ratio']:.2f}x)")
     axes[4].bar(pair, [models[n]["seconds_per_audio_second"] * 1000 for n in pair], color=[COLOURS[n] for n in pair])
     axes[4].set(title=f"ms per audio second ({results['speedup']:.2f}x)")
-    if asr:
-        keys = [(on(t, "test_cer"), LABELS[t]) for t in sets_in(asr["models"]["fbank"], "test_cer")]
+    if ctc:
+        task = tasks[ctc]
+        metric = task["metric"]
+        keys = [(on(t, f"test_{metric}"), LABELS[t]) for t in sets_in(task["models"]["fbank"], f"test_{metric}")]
         for i, name in enumerate(MODELS):
-            m = asr["models"][name]
+            m = task["models"][name]
             axes[5].bar([c + (i - 1) * width for c in range(len(keys))], [m[k] for k, _ in keys], width,
                         yerr=[m[f"{k}_std"] or 0 for k, _ in keys], capsize=3, label=name, color=COLOURS[name])
         axes[5].set_xticks(range(len(keys)), [label for _, label in keys])
-        axes[5].set(title=f"asr test CER (lower is better), {len(asr['models']['fbank']['seeds'])} seed(s)")
+        axes[5].set(title=f"{ctc} test {metric.upper()} (lower is better), {len(task['models']['fbank']['seeds'])} seed(s)")
         axes[5].legend(fontsize="small")
     fig.tight_layout()
     path = workdir / "results.png"

@@ -31,6 +31,7 @@ CODE = {
     "pretrain": (_MODEL_CODE, _MODEL_LIBRARIES),
     "phone_linear": (_MODEL_CODE, _MODEL_LIBRARIES),
     "asr": (_MODEL_CODE, _MODEL_LIBRARIES),
+    "pr": (_MODEL_CODE, _MODEL_LIBRARIES),
     "evaluate": (_MODEL_CODE, _MODEL_LIBRARIES),
     "export": (_MODEL_CODE, _MODEL_LIBRARIES),
 }

@@ -93,23 +93,32 @@ def headline_table(demo: dict, curves: dict) -> str:
     return "\n".join(rows)
 
 
-def asr_table(document: dict, file: str = "demo.json") -> str:
-    """The demo's ASR: test WER and CER (percent) of each model, and the WER retention."""
-    asr = document["tasks"]["asr"]
-    models = asr["models"]
-    sets = sets_in(models["fbank"], "test_wer")
-    rows = [source_line(document, file) + f" s3prl's asr (`asr_small.yaml`, {document['plan']['asr_steps']} steps, "
-            f"greedy CTC, no language model), test WER and CER in percent, mean ± std over "
-            f"{len(models['fbank']['seeds'])} seeds.", "",
-            "| model | " + " | ".join(f"WER ({LABELS[t]}) | CER ({LABELS[t]})" for t in sets) + " |",
-            "|---" + "|---:" * (2 * len(sets)) + "|"]
-    for name in MODELS:
-        m = models[name]
-        rows.append(f"| {NAMES[name]} | " + " | ".join(
-            f"{plus_minus(m[on(t, 'test_wer')], m[on(t, 'test_wer_std')], 100, 1)} | "
-            f"{plus_minus(m[on(t, 'test_cer')], m[on(t, 'test_cer_std')], 100, 1)}" for t in sets) + " |")
-    rows += ["", "Retention (teacher WER / student WER, seed by seed; above 100%: the student errs less): " + "; ".join(
-        f"{LABELS[t]} {figure_of(asr, on(t, 'retention'), percent=True)}" for t in sets) + "."]
+TASKS = {"asr": "s3prl's asr (`asr_small.yaml`, {steps} steps, greedy CTC, no language model)",
+         "pr": "SUPERB phoneme recognition through s3prl's ctc (`pr_small.yaml`, {steps} steps, linear)"}
+
+
+def error_rate_table(document: dict, name: str, file: str = "demo.json") -> str:
+    """A CTC task of the demo (TASKS): each model's test error rates (percent), and the student against the teacher
+    seed by seed on the first of them: retention (teacher / student) and, where recorded, the difference."""
+    task = document["tasks"][name]
+    models = task["models"]
+    metrics = [k[len("test_"):-len("_std")] for k in models["fbank"] if k.startswith("test_") and k.endswith("_std")]
+    sets = sets_in(models["fbank"], f"test_{metrics[0]}")
+    upper = [m.upper() for m in metrics]
+    rows = [source_line(document, file) + " " + TASKS[name].format(steps=document["plan"][f"{name}_steps"])
+            + f", test {' and '.join(upper)} in percent, mean ± std over {len(models['fbank']['seeds'])} seeds.", "",
+            "| model | " + " | ".join(f"{m} ({LABELS[t]})" for t in sets for m in upper) + " |",
+            "|---" + "|---:" * (len(metrics) * len(sets)) + "|"]
+    for model in MODELS:
+        m = models[model]
+        rows.append(f"| {NAMES[model]} | " + " | ".join(
+            plus_minus(m[on(t, f"test_{k}")], m[on(t, f"test_{k}_std")], 100, 1) for t in sets for k in metrics) + " |")
+    diff = task.get("paired", {}).get("student_minus_teacher", {})
+    rows += ["", f"Student against teacher, seed by seed (retention = teacher {upper[0]} / student {upper[0]}; above "
+             "100%: the student errs less): " + "; ".join(
+                 f"{LABELS[t]} {figure_of(task, on(t, 'retention'), percent=True)}"
+                 + (f", difference {plus_minus(diff[t]['mean'], diff[t]['std'], 100, 1)} points" if t in diff else "")
+                 for t in sets) + "."]
     return "\n".join(rows)
 
 
@@ -141,7 +150,7 @@ def _curves(render: Callable[[dict], list[str]]) -> Callable[[], str]:
 TABLES: dict[str, Callable[[], str]] = {
     "headline": lambda: headline_table(_read("demo.json"), _read("curves.json")),
     "demo": lambda: demo_table(_read("demo.json")),
-    "asr": lambda: asr_table(_read("demo.json")),
+    **{name: (lambda name=name: error_rate_table(_read("demo.json"), name)) for name in TASKS},
     "precisions": lambda: precisions_table(_read("demo.json")),
     "controls": _curves(controls_table),
     "teacher-layers": _curves(teacher_layers_table),

@@ -15,6 +15,10 @@ has). Output (s3prl's layouts):
     OUT/asr/{train-clean-100,dev-clean,test-clean}.csv, OUT/asr/char.dict
                                                  s3prl's asr task (bucket_file, dict_path): train and dev from the
                                                  training speakers (every tenth utterance is dev), test the held-out
+    OUT/superb_pr/{train,dev,test}.csv, OUT/superb_pr/phones.txt
+                                                 SUPERB phoneme recognition (s3prl's ctc, corpus libriphone): the
+                                                 same splits as asr, `wav_path` relative to that folder and
+                                                 `transcription` the rendered phones (`phones.pr_phones`)
     OUT/corpus.json                              how it was made (the completion mark: written last)
 
 Each utterance's sentence and voice settings derive from (seed, speaker, utterance), so a seed gives the same
@@ -29,6 +33,7 @@ import tempfile
 from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,7 +42,7 @@ from tqdm import tqdm
 
 from upstream_distilbert.errors import InputError, RefusedError
 
-from .phones import CLASSES, SILENCE
+from .phones import CLASSES, PR_PHONES, SILENCE, pr_phones
 from .prepare import prepare_length_csvs
 from .synthesizers import Speaker, check_installed, make_speakers
 from .text import TEXTS, VOCABULARIES, sentence, vocabularies
@@ -51,7 +56,8 @@ PRETRAIN_SET = "train-speakers"
 ASR_SETS = {"train": "train-clean-100", "dev": "dev-clean", "test": "test-clean"}  # s3prl asr's split names
 ASR_CHARACTERS = "|'ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # s3prl asr's units: `|` between words
 DEV_EVERY = 10  # every tenth utterance of a training speaker is ASR dev
-SUBFOLDERS = ("LibriSpeech", "cpc_phone", "len_for_bucket", "asr")
+PR_FOLDER, PR_VOCABULARY = "superb_pr", "phones.txt"
+SUBFOLDERS = ("LibriSpeech", "cpc_phone", "len_for_bucket", "asr", PR_FOLDER)
 OWNED_MARK = ".audio-distilbert-corpus"  # written first: the subfolders beside it are ours to replace
 COMPLETE_MARK = "corpus.json"  # written last: the corpus is whole, and how it was made
 
@@ -120,11 +126,17 @@ def utterance_sentence(job: Job) -> str:
     return sentence(random.Random(f"{job.seed}-{job.speaker.id}-{job.utterance}"), job.text, job.vocabulary)
 
 
-Rendered = tuple[str, int, list[int], str]  # utterance id, samples, labels, sentence
+class Rendered(NamedTuple):
+    utt: str  # utterance id
+    samples: int
+    labels: list[int]  # one phone class per 10 ms frame
+    sentence: str
+    phones: list[str]  # the phones it was rendered with, for phoneme recognition (`pr_phones`)
+
 
 
 def render(job: Job) -> Rendered | None:
-    """Synthesize one utterance to FLAC; return (utterance id, samples, labels, sentence), or None if dropped."""
+    """Synthesize one utterance to FLAC; return what the corpus's files need of it, or None if dropped."""
     utt_id = f"{job.speaker.id}-{CHAPTER}-{job.utterance:04d}"
     text = utterance_sentence(job)
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,7 +152,7 @@ def render(job: Job) -> Rendered | None:
     flac = job.out / "LibriSpeech" / SET_NAME / str(job.speaker.id) / str(CHAPTER) / f"{utt_id}.flac"
     flac.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(str(flac), audio, RATE, format="FLAC")
-    return utt_id, len(audio), labels, text
+    return Rendered(utt_id, len(audio), labels, text, pr_phones([p for p, _ in phones]))
 
 
 @dataclass(frozen=True)
@@ -155,31 +167,51 @@ class CorpusReport:
 def _write_transcripts(out: Path, kept: list[Rendered]) -> None:
     """LibriSpeech's `<spk>-<chapter>.trans.txt` beside each speaker's audio: `<utt> SENTENCE`, in capitals."""
     by_folder: dict[Path, list[str]] = {}
-    for utt, _, _, text in kept:
-        spk, chapter, _ = utt.split("-")
+    for r in kept:
+        spk, chapter, _ = r.utt.split("-")
         folder = out / "LibriSpeech" / SET_NAME / spk / chapter
-        by_folder.setdefault(folder / f"{spk}-{chapter}.trans.txt", []).append(f"{utt} {text.upper()}\n")
+        by_folder.setdefault(folder / f"{spk}-{chapter}.trans.txt", []).append(f"{r.utt} {r.sentence.upper()}\n")
     for path, lines in by_folder.items():
         path.write_text("".join(lines))
 
 
-def _write_asr_sets(out: Path, table: pd.DataFrame, held_out: pd.Series, kept: list[Rendered]) -> None:
-    """s3prl asr's length CSVs (train, dev: the training speakers' utterances, every DEV_EVERY-th one dev; test:
-    the held-out speakers') and its character dictionary (`<symbol> <count>` lines, counted on the training
-    sentences; every symbol listed, so that any test sentence can be written)."""
-    asr = out / "asr"
-    asr.mkdir()
+def _splits(table: pd.DataFrame, held_out: pd.Series) -> dict[str, pd.Series]:
+    """train, dev and test rows of a length table: dev every DEV_EVERY-th utterance of a training speaker, test the
+    held-out speakers'."""
     utterance = table["file_path"].str.rsplit("-", n=1).str[1].str.split(".").str[0].astype(int)
     dev = ~held_out & (utterance % DEV_EVERY == 0)
-    for name, rows in ((ASR_SETS["train"], ~held_out & ~dev), (ASR_SETS["dev"], dev), (ASR_SETS["test"], held_out)):
-        table[rows].reset_index(drop=True).to_csv(asr / f"{name}.csv")
-    train_ids = {Path(p).stem for p in table[~held_out & ~dev]["file_path"]}
+    return {"train": ~held_out & ~dev, "dev": dev, "test": held_out}
+
+
+def _write_asr_sets(out: Path, table: pd.DataFrame, held_out: pd.Series, kept: list[Rendered]) -> None:
+    """s3prl asr's length CSVs (`_splits`) and its character dictionary (`<symbol> <count>` lines, counted on the
+    training sentences; every symbol listed, so that any test sentence can be written)."""
+    asr = out / "asr"
+    asr.mkdir()
+    splits = _splits(table, held_out)
+    for split, rows in splits.items():
+        table[rows].reset_index(drop=True).to_csv(asr / f"{ASR_SETS[split]}.csv")
+    train_ids = {Path(p).stem for p in table[splits["train"]]["file_path"]}
     counts = dict.fromkeys(ASR_CHARACTERS, 0)
-    for utt, _, _, text in kept:
-        if utt in train_ids:
-            for char in text.upper().replace(" ", "|") + "|":
+    for r in kept:
+        if r.utt in train_ids:
+            for char in r.sentence.upper().replace(" ", "|") + "|":
                 counts[char] += 1
     (asr / "char.dict").write_text("".join(f"{c} {n}\n" for c, n in sorted(counts.items(), key=lambda kv: -kv[1])))
+
+
+def _write_pr_sets(out: Path, table: pd.DataFrame, held_out: pd.Series, kept: list[Rendered]) -> None:
+    """SUPERB phoneme recognition's split files for s3prl's ctc `libriphone` corpus (`_splits`): `wav_path`
+    relative to the folder, `transcription` the phones each utterance was rendered with; and its vocabulary."""
+    pr = out / PR_FOLDER
+    pr.mkdir()
+    phones = {r.utt: " ".join(r.phones) for r in kept}
+    for split, rows in _splits(table, held_out).items():
+        paths = table[rows]["file_path"]
+        pd.DataFrame({"wav_path": [str(Path("..") / "LibriSpeech" / p) for p in paths],
+                      "transcription": [phones[Path(p).name.split(".")[0]] for p in paths]}).to_csv(
+            pr / f"{split}.csv", index=False)
+    (pr / PR_VOCABULARY).write_text("".join(f"{p}\n" for p in PR_PHONES))
 
 
 def held_out_speakers(people: list[Speaker], test_voices: int | tuple[str, ...] | None, seed: int) -> list[int]:
@@ -235,17 +267,18 @@ def build_corpus(out: str | Path, speakers: int = 8, utterances_per_speaker: int
     phone_dir = out / "cpc_phone"
     phone_dir.mkdir(parents=True)
     (phone_dir / "converted_aligned_phones.txt").write_text(
-        "".join(f"{utt} {' '.join(map(str, labels))}\n" for utt, _, labels, _ in kept))
+        "".join(f"{r.utt} {' '.join(map(str, r.labels))}\n" for r in kept))
     for name, wanted in (("train_split.txt", False), ("test_split.txt", True)):
-        ids = [utt for utt, _, _, _ in kept if (int(utt.split("-")[0]) in held_out) == wanted]
+        ids = [r.utt for r in kept if (int(r.utt.split("-")[0]) in held_out) == wanted]
         (phone_dir / name).write_text("".join(f"{utt}\n" for utt in ids))
     lengths = prepare_length_csvs(out / "LibriSpeech", out / "len_for_bucket")[SET_NAME]
     table = pd.read_csv(lengths, index_col=0)
     speaker = table["file_path"].str.split("/").str[1].astype(int)
     table[~speaker.isin(held_out)].reset_index(drop=True).to_csv(lengths.with_name(f"{PRETRAIN_SET}.csv"))
     _write_asr_sets(out, table, speaker.isin(held_out), kept)
+    _write_pr_sets(out, table, speaker.isin(held_out), kept)
     report = CorpusReport(len(kept), len(work) - len(kept), tuple(s.id for s in people if s.id not in held_out),
-                          tuple(held_out), sum(n for _, n, _, _ in kept) / RATE)
+                          tuple(held_out), sum(r.samples for r in kept) / RATE)
     (out / COMPLETE_MARK).write_text(json.dumps({
         "seed": seed, "text": text, "test_vocabulary": test_vocabulary, "utterances_per_speaker": utterances_per_speaker,
         "speakers": [{**s.__dict__, "person": s.person} for s in people], "held_out": held_out,

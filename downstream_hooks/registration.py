@@ -6,8 +6,10 @@ On disk (`audio-distilbert s3prl install`):
   package is gone, so a plain `pip uninstall audio-distilbert` leaves `import s3prl.hub` working.
 - `s3prl/pretrain/distilbert/` gets a small `pretrain_expert.py` that imports ours, and copies of our default
   configs: `run_pretrain.py -u distilbert` lists that folder and imports `pretrain.distilbert.pretrain_expert`.
+- `s3prl/downstream/ctc/corpus/` gets a small `libriphone.py` that imports ours (`downstream_hooks.libriphone`):
+  s3prl's wheel lacks that folder, so `run_downstream.py -d ctc` (SUPERB's phoneme recognition) fails without it.
 
-Every write is atomic: `hub.py` is written to a temporary file and renamed over the original; the folder is
+Every write is atomic: `hub.py` is written to a temporary file and renamed over the original; each folder is
 assembled under a temporary name and renamed into place, and removed by renaming it away first. Its manifest
 (the sha256 of each file written) lets `install` and `uninstall` tell our files from a user's edits, which they
 refuse to overwrite or delete. Either command first finishes or undoes whatever an interrupted earlier run left.
@@ -23,6 +25,8 @@ import json
 import shutil
 import sys
 import tempfile
+import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +62,7 @@ LEGACY_HUB_BLOCKS = (
 )
 
 PRETRAIN_NAME = "distilbert"
-PRETRAIN_MARKER = ".installed-by-audio-distilbert"
+MARKER = ".installed-by-audio-distilbert"  # each folder's manifest: the sha256 of every file we wrote there
 PRETRAIN_SHIM = '''"""Installed by `audio-distilbert s3prl install`: the distilbert pretraining task lives in distilbert_pretrain."""
 try:
     from distilbert_pretrain.pretrain_expert import UpstreamPretrainExpert  # noqa: F401
@@ -74,8 +78,17 @@ LEGACY_SHIMS = (
     '"""Installed by `audio-distilbert s3prl install`: the distilbert pretraining task lives in distilbert_pretrain."""\n'
     "from distilbert_pretrain.pretrain_expert import UpstreamPretrainExpert  # noqa: F401\n",
 )
+LIBRIPHONE_SHIM = '''"""Installed by `audio-distilbert s3prl install`: s3prl's ctc `libriphone` corpus lives in downstream_hooks."""
+try:
+    from downstream_hooks.libriphone import LibriPhoneDataset  # noqa: F401
+except ModuleNotFoundError as missing:
+    if missing.name != "downstream_hooks":
+        raise
+    raise ModuleNotFoundError(
+        f"run_downstream.py -d ctc: audio-distilbert is not installed; install it again, or remove {__file__}'s folder"
+    ) from None
+'''
 CONFIG_FILES = ("config_model.yaml", "config_runner.yaml")
-STAGING_PREFIX = f".{PRETRAIN_NAME}.audio-distilbert-"  # half-built or half-removed copies of the folder
 
 
 class UserEdited(UserError, RuntimeError):
@@ -121,32 +134,103 @@ def _pretrain_files() -> dict[str, bytes]:
     return files
 
 
-def _folder_files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts and p.name != PRETRAIN_MARKER}
-
-
-def _ours_untouched(folder: Path) -> bool | None:
-    """True: the folder holds exactly the files we wrote; False: we wrote it but files changed since; None: not
-    ours. A folder an older version left without a manifest is ours when its shim is one we wrote."""
-    files = _folder_files(folder)
-    marker = folder / PRETRAIN_MARKER
-    if marker.is_file():
-        try:
-            manifest = json.loads(marker.read_text())
-        except ValueError:
-            return False
-        return isinstance(manifest, dict) and manifest == {n: _sha256(d) for n, d in files.items()}
+def _legacy_pretrain(files: dict[str, bytes]) -> bool | None:
+    """A pretraining folder an older version left without a manifest: ours when its shim is one we wrote (True:
+    untouched since), else None."""
     shim = files.get("pretrain_expert.py", b"").decode(errors="replace")
     if shim in (PRETRAIN_SHIM, *LEGACY_SHIMS) and set(files) <= set(_pretrain_files()):
         return all(files[n] == (pretrain_config_dir() / n).read_bytes() for n in CONFIG_FILES if n in files)
     return None
 
 
+@dataclass(frozen=True)
+class Folder:
+    """A folder this plugin adds to s3prl's tree: where (relative to s3prl's folder), and what it holds."""
+
+    parent: str
+    name: str
+    files: Callable[[], dict[str, bytes]]
+    legacy: Callable[[dict[str, bytes]], bool | None] = lambda files: None
+    foreign_ok: bool = False  # a folder of that name not ours is s3prl's own (from a source checkout): left as it is
+
+    def path(self, root: Path) -> Path:
+        return root / self.parent / self.name
+
+    @property
+    def staging_prefix(self) -> str:
+        """Half-built or half-removed copies of the folder, beside it."""
+        return f".{self.name}.audio-distilbert-"
+
+
+PRETRAIN = Folder("pretrain", PRETRAIN_NAME, _pretrain_files, _legacy_pretrain)
+CTC_CORPUS = Folder("downstream/ctc", "corpus",
+                    lambda: {"__init__.py": b"", "libriphone.py": LIBRIPHONE_SHIM.encode()}, foreign_ok=True)
+FOLDERS = (PRETRAIN, CTC_CORPUS)
+
+
+def _folder_files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts and p.name != MARKER}
+
+
+def _ours_untouched(spec: Folder, folder: Path) -> bool | None:
+    """True: the folder holds exactly the files we wrote; False: we wrote it but files changed since; None: not
+    ours."""
+    files = _folder_files(folder)
+    marker = folder / MARKER
+    if marker.is_file():
+        try:
+            manifest = json.loads(marker.read_text())
+        except ValueError:
+            return False
+        return isinstance(manifest, dict) and manifest == {n: _sha256(d) for n, d in files.items()}
+    return spec.legacy(files)
+
+
 def _clear_staging(root: Path) -> None:
-    """Remove copies of the folder that an interrupted install or uninstall left (they are ours by name)."""
-    for leftover in (root / "pretrain").glob(f"{STAGING_PREFIX}*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+    """Remove copies of our folders that an interrupted install or uninstall left (they are ours by name)."""
+    for spec in FOLDERS:
+        for leftover in (root / spec.parent).glob(f"{spec.staging_prefix}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _check_ours(spec: Folder, root: Path, doing: str) -> bool:
+    """Whether `spec`'s folder exists and is ours, untouched; refuse an edited one, and a foreign one when
+    overwriting (uninstall leaves a foreign folder alone)."""
+    target = spec.path(root)
+    if not target.exists():
+        return False
+    ours = _ours_untouched(spec, target)
+    if ours is None and (doing == "deleting" or spec.foreign_ok):
+        return False
+    if ours is None:
+        raise RefusedError(f"{target}: exists and was not made by audio-distilbert; not {doing} it")
+    if ours is False:
+        raise UserEdited(f"{target}: files audio-distilbert wrote there were edited since; not {doing} them. "
+                         + ("Keep your changes elsewhere, remove the folder, then run this again" if doing == "overwriting"
+                            else "Keep your changes elsewhere and remove the folder by hand"))
+    return True
+
+
+def _write_folder(spec: Folder, root: Path) -> None:
+    """Assemble the folder under a temporary name and rename it into place (an older copy renamed away first)."""
+    target, files = spec.path(root), spec.files()
+    if target.is_dir() and _folder_files(target) == files and (target / MARKER).is_file():
+        return
+    staging = Path(tempfile.mkdtemp(prefix=spec.staging_prefix, dir=target.parent))
+    for name, data in files.items():
+        (staging / name).write_bytes(data)
+    (staging / MARKER).write_text(json.dumps({n: _sha256(d) for n, d in files.items()}, indent=1))
+    staging.chmod(0o755)
+    if target.exists():
+        target.rename(Path(tempfile.mkdtemp(prefix=spec.staging_prefix, dir=target.parent)) / "old")
+    staging.rename(target)
+
+
+def _remove_folder(spec: Folder, root: Path) -> None:
+    away = Path(tempfile.mkdtemp(prefix=spec.staging_prefix, dir=spec.path(root).parent))
+    spec.path(root).rename(away / spec.name)
+    shutil.rmtree(away)
 
 
 def _hub_without_our_block(hub: str, hub_path: Path) -> str:
@@ -166,6 +250,8 @@ class Status:
     version: str
     hub_registered: bool
     pretrain_registered: bool
+    ctc_corpus_registered: bool
+    ctc_corpus_of_s3prl: bool = False  # s3prl's own folder is there (a source checkout), so ours is not needed
 
     def describe(self) -> str:
         def state(flag: bool) -> str:
@@ -176,75 +262,60 @@ class Status:
             f"s3prl {self.version} ({support}) at {self.s3prl_dir}\n"
             f"  hub entries distilbert_local, distilbert_url, distilbert (s3prl/hub.py): {state(self.hub_registered)}\n"
             f"  pretraining task `run_pretrain.py -u {PRETRAIN_NAME}` (s3prl/pretrain/{PRETRAIN_NAME}/): "
-            f"{state(self.pretrain_registered)}"
+            f"{state(self.pretrain_registered)}\n"
+            f"  ctc corpus `libriphone` for `run_downstream.py -d ctc` (s3prl/downstream/ctc/corpus/): "
+            + ("s3prl's own folder, left as it is" if self.ctc_corpus_of_s3prl else state(self.ctc_corpus_registered))
         )
 
 
 def status(root: Path | None = None) -> Status:
     root = root or s3prl_dir()
-    target = root / "pretrain" / PRETRAIN_NAME
-    return Status(root, s3prl_version(), HUB_BLOCK in (root / "hub.py").read_text(),
-                  target.is_dir() and _ours_untouched(target) is not None)
+    ours = {spec: spec.path(root).is_dir() and _ours_untouched(spec, spec.path(root)) is not None for spec in FOLDERS}
+    return Status(root, s3prl_version(), HUB_BLOCK in (root / "hub.py").read_text(), ours[PRETRAIN], ours[CTC_CORPUS],
+                  CTC_CORPUS.path(root).is_dir() and not ours[CTC_CORPUS])
 
 
 def install(root: Path | None = None, force: bool = False) -> Status:
-    """Register the plugin in s3prl's files; a second call changes nothing."""
+    """Register the plugin in s3prl's files; a second call changes nothing. A foreign or edited folder is refused
+    before anything is written."""
     root = root or s3prl_dir()
     if s3prl_version() != SUPPORTED_S3PRL and not force:
         raise S3prlMismatch(f"s3prl {s3prl_version()} at {root}: audio-distilbert supports s3prl {SUPPORTED_S3PRL} "
                             "(its runners' internals are patched); install that version, or pass --force to try")
     _clear_staging(root)
-    target = root / "pretrain" / PRETRAIN_NAME
-    ours = _ours_untouched(target) if target.exists() else True
-    if ours is None:
-        raise RefusedError(f"{target}: exists and was not made by audio-distilbert; not overwriting it")
-    if ours is False:
-        raise UserEdited(f"{target}: files audio-distilbert wrote there were edited since; not overwriting them. "
-                         "Keep your changes elsewhere, remove the folder, then run this again")
+    for spec in FOLDERS:
+        _check_ours(spec, root, "overwriting")
     hub_path = root / "hub.py"
     hub = hub_path.read_text()
     wanted = _hub_without_our_block(hub, hub_path) + HUB_BLOCK
-    files = _pretrain_files()
-    if not (target.is_dir() and _folder_files(target) == files and (target / PRETRAIN_MARKER).is_file()):
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root / "pretrain"))
-        for name, data in files.items():
-            (staging / name).write_bytes(data)
-        (staging / PRETRAIN_MARKER).write_text(json.dumps({n: _sha256(d) for n, d in files.items()}, indent=1))
-        staging.chmod(0o755)
-        if target.exists():
-            target.rename(Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root / "pretrain")) / "old")
-        staging.rename(target)
-        _clear_staging(root)
+    for spec in FOLDERS:
+        if not (spec.foreign_ok and spec.path(root).exists() and _ours_untouched(spec, spec.path(root)) is None):
+            _write_folder(spec, root)
+    _clear_staging(root)
     if hub != wanted:
         atomic_write_text(hub_path, wanted)
     return status(root)
 
 
 def uninstall(root: Path | None = None) -> Status:
-    """Remove exactly what `install` added; files a user edited are refused, not deleted."""
+    """Remove exactly what `install` added; files a user edited are refused, not deleted (nothing is removed then)."""
     root = root or s3prl_dir()
     _clear_staging(root)
-    target = root / "pretrain" / PRETRAIN_NAME
-    if target.exists():
-        ours = _ours_untouched(target)
-        if ours is False:
-            raise UserEdited(f"{target}: files audio-distilbert wrote there were edited since; not deleting them. "
-                             "Keep your changes elsewhere and remove the folder by hand")
-        if ours:
-            away = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root / "pretrain"))
-            target.rename(away / PRETRAIN_NAME)
-            shutil.rmtree(away)
+    ours = [spec for spec in FOLDERS if _check_ours(spec, root, "deleting")]
     hub_path = root / "hub.py"
     hub = hub_path.read_text()
     without = _hub_without_our_block(hub, hub_path)
+    for spec in ours:
+        _remove_folder(spec, root)
     if without != hub:
         atomic_write_text(hub_path, without)
     return status(root)
 
 
 def register_in_process() -> None:
-    """Expose our hub entries on the imported `s3prl.hub`, and our pretraining expert as
-    `pretrain.distilbert.pretrain_expert` for s3prl's pretraining runner, as the installed files would."""
+    """Expose our hub entries on the imported `s3prl.hub`, our pretraining expert as
+    `pretrain.distilbert.pretrain_expert` for s3prl's pretraining runner, and our ctc corpus as
+    `s3prl.downstream.ctc.corpus.libriphone`, as the installed files would."""
     import s3prl.hub
 
     from upstream_distilbert import hubconf
@@ -256,3 +327,10 @@ def register_in_process() -> None:
 
     sys.modules.setdefault(f"pretrain.{PRETRAIN_NAME}", distilbert_pretrain)
     sys.modules.setdefault(f"pretrain.{PRETRAIN_NAME}.pretrain_expert", distilbert_pretrain.pretrain_expert)
+    from . import libriphone
+
+    corpus = types.ModuleType("s3prl.downstream.ctc.corpus", "s3prl's ctc corpora, as audio-distilbert provides them")
+    corpus.__path__ = []  # a package, for `from .corpus.libriphone import ...`
+    corpus.libriphone = libriphone
+    sys.modules.setdefault("s3prl.downstream.ctc.corpus", corpus)
+    sys.modules.setdefault("s3prl.downstream.ctc.corpus.libriphone", libriphone)

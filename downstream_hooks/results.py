@@ -43,26 +43,43 @@ def read_results(expdir: str | Path) -> dict:
             "last_step": max(test)}
 
 
+def _hypotheses(expdir: str | Path, stem: str, task: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(hypotheses, references) by utterance from `<stem>-hyp.ark` and `<stem>-ref.ark` (`<utterance> TOKENS`)."""
+    def lines(kind: str) -> dict[str, str]:
+        path = Path(expdir) / f"{stem}-{kind}.ark"
+        if not path.is_file():
+            raise MissingError(f"{path}: no such file; did s3prl's {task} evaluate into {expdir}?")
+        return dict((line.split(" ", 1) + [""])[:2] for line in path.read_text().splitlines() if line.strip())
+
+    hyp, ref = lines("hyp"), lines("ref")
+    if not ref or hyp.keys() != ref.keys():
+        raise InputError(f"{expdir}: {stem} hypotheses and references cover different utterances "
+                         f"({len(hyp)} and {len(ref)})")
+    return hyp, ref
+
+
+def token_error_rate(hyp: dict[str, str], ref: dict[str, str]) -> float:
+    """Edit distance over the space-separated tokens of the references, summed over utterances as SUPERB does."""
+    import editdistance
+
+    return sum(editdistance.eval(hyp[u].split(), ref[u].split()) for u in ref) / sum(len(r.split()) for r in ref.values())
+
+
 def read_error_rates(expdir: str | Path, split: str) -> dict[str, float]:
     """{wer, cer} (fractions) of s3prl asr's `<split>-noLM-hyp.ark` against `<split>-noLM-ref.ark` in `expdir`
     (one `<utterance> WORDS` line each): word and character edit distances over the reference's words and
     characters (spaces included), summed over utterances as SUPERB does."""
     import editdistance
 
-    def lines(kind: str) -> dict[str, str]:
-        path = Path(expdir) / f"{split}-noLM-{kind}.ark"
-        if not path.is_file():
-            raise MissingError(f"{path}: no such file; did s3prl's asr evaluate {split} into {expdir}?")
-        return dict((line.split(" ", 1) + [""])[:2] for line in path.read_text().splitlines() if line.strip())
-
-    hyp, ref = lines("hyp"), lines("ref")
-    if not ref or hyp.keys() != ref.keys():
-        raise InputError(f"{expdir}: {split} hypotheses and references cover different utterances "
-                         f"({len(hyp)} and {len(ref)})")
-    words = sum(editdistance.eval(hyp[u].split(), ref[u].split()) for u in ref)
+    hyp, ref = _hypotheses(expdir, f"{split}-noLM", "asr")
     chars = sum(editdistance.eval(" ".join(hyp[u].split()), " ".join(ref[u].split())) for u in ref)
-    return {"wer": words / sum(len(r.split()) for r in ref.values()),
-            "cer": chars / sum(len(" ".join(r.split())) for r in ref.values())}
+    return {"wer": token_error_rate(hyp, ref), "cer": chars / sum(len(" ".join(r.split())) for r in ref.values())}
+
+
+def read_phone_error_rate(expdir: str | Path, split: str) -> float:
+    """The phone error rate (a fraction) of s3prl ctc's `<split>-hyp.ark` against `<split>-ref.ark` in `expdir`
+    (`<utterance> PH1 PH2 ...`): phone edit distance over the reference's phones, summed over utterances."""
+    return token_error_rate(*_hypotheses(expdir, split, "ctc"))
 
 
 def read_scalars(expdir: str | Path) -> dict[str, dict[int, float]]:

@@ -146,7 +146,7 @@ def test_an_asr_evaluation_killed_after_s3prl_opened_its_files_is_run_again(tmp_
     """s3prl's asr opens `test-clean-noLM-ref.ark` before writing it: a kill leaves it empty. The demo counts the
     evaluation as finished only by its own marker, so a rerun clears the folder and evaluates again (here the run's
     checkpoint is gone, so evaluating fails) instead of reading the empty file forever."""
-    from distilbert_cli.demo import EVALUATED, asr_error_rates, evaluation_step
+    from distilbert_cli.demo import ASR, EVALUATED, ctc_error_rates, evaluation_step
     from upstream_distilbert.errors import StepFailed
 
     expdir = tmp_path / "downstream" / "asr"
@@ -158,5 +158,5 @@ def test_an_asr_evaluation_killed_after_s3prl_opened_its_files_is_run_again(tmp_
     (step.folder / "test-clean-noLM-ref.ark").write_text("")  # what a kill during s3prl's evaluation leaves
     (step.folder / "test-clean-noLM-hyp.ark").write_text("")
     with pytest.raises(StepFailed):
-        asr_error_rates(tmp_path, expdir, corpus, "held-out", 4)
+        ctc_error_rates(tmp_path, ASR, expdir, corpus, "held-out", 4)
     assert not (step.folder / "test-clean-noLM-ref.ark").exists() and not (step.folder / EVALUATED).exists()

@@ -15,8 +15,8 @@ from downstream_hooks.patching import S3prlMismatch, module_with, patch
 from downstream_hooks.registration import (
     LEGACY_HUB_BLOCKS,
     LEGACY_SHIMS,
-    PRETRAIN_MARKER,
-    STAGING_PREFIX,
+    MARKER,
+    PRETRAIN,
     UserEdited,
     install,
     s3prl_dir,
@@ -28,35 +28,38 @@ from .conftest import run, tree_digest
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    """s3prl's hub.py and pretrain/ folder, copied."""
+    """s3prl's hub.py, pretrain/ and downstream/ctc/ folders, copied."""
     copy = tmp_path / "s3prl"
     copy.mkdir()
     shutil.copyfile(s3prl_dir() / "hub.py", copy / "hub.py")
-    shutil.copytree(s3prl_dir() / "pretrain", copy / "pretrain", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("pretrain", "downstream/ctc"):
+        shutil.copytree(s3prl_dir() / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__"))
     return copy
 
 
 def test_install_twice_then_uninstall_restores_every_byte(root: Path) -> None:
     before = tree_digest(root)
     assert install(root).hub_registered and install(root).pretrain_registered
+    assert install(root).ctc_corpus_registered
     assert (root / "hub.py").read_text().count(registration.BLOCK_BEGIN) == 1
-    assert not list((root / "pretrain").glob(f"{STAGING_PREFIX}*"))
+    assert not list((root / "pretrain").glob(f"{PRETRAIN.staging_prefix}*"))
+    assert (root / "downstream/ctc/corpus/libriphone.py").read_text() == registration.LIBRIPHONE_SHIM
     status = uninstall(root)
-    assert not status.hub_registered and not status.pretrain_registered
+    assert not (status.hub_registered or status.pretrain_registered or status.ctc_corpus_registered)
     assert tree_digest(root) == before
 
 
 def test_leftovers_of_interrupted_runs_are_finished_or_undone(root: Path) -> None:
     before = tree_digest(root)
     # killed while assembling the folder: a staging copy is left beside s3prl's tasks
-    (root / "pretrain" / f"{STAGING_PREFIX}abc").mkdir()
-    (root / "pretrain" / f"{STAGING_PREFIX}abc" / "pretrain_expert.py").write_text("half")
+    (root / "pretrain" / f"{PRETRAIN.staging_prefix}abc").mkdir()
+    (root / "pretrain" / f"{PRETRAIN.staging_prefix}abc" / "pretrain_expert.py").write_text("half")
     # an older version, killed after creating the folder and before its marker: ours by its shim
     half = root / "pretrain" / "distilbert"
     half.mkdir()
     (half / "pretrain_expert.py").write_text(LEGACY_SHIMS[0])
     install(root)
-    assert (half / PRETRAIN_MARKER).is_file() and not list((root / "pretrain").glob(f"{STAGING_PREFIX}*"))
+    assert (half / MARKER).is_file() and not list((root / "pretrain").glob(f"{PRETRAIN.staging_prefix}*"))
     uninstall(root)
     assert tree_digest(root) == before
     half.mkdir()
@@ -89,6 +92,25 @@ def test_edited_files_are_neither_overwritten_nor_deleted(root: Path) -> None:
         uninstall(root)
 
 
+def test_s3prls_own_ctc_corpus_folder_is_used_and_kept(root: Path) -> None:
+    """A source checkout of s3prl ships downstream/ctc/corpus/: install leaves it (and says so), uninstall keeps it;
+    our own folder, once edited, is refused like the pretraining one."""
+    own = root / "downstream/ctc/corpus"
+    own.mkdir()
+    (own / "libriphone.py").write_text("# s3prl's own\n")
+    status = install(root)
+    assert status.hub_registered and not status.ctc_corpus_registered
+    assert "s3prl's own folder, left as it is" in status.describe()
+    uninstall(root)
+    assert (own / "libriphone.py").read_text() == "# s3prl's own\n"
+    shutil.rmtree(own)
+    install(root)
+    (own / "libriphone.py").write_text((own / "libriphone.py").read_text() + "# my change\n")
+    with pytest.raises(UserEdited, match="corpus: files audio-distilbert wrote there were edited since"):
+        uninstall(root)
+    assert (root / "pretrain" / "distilbert").is_dir()  # refused before anything was removed
+
+
 def test_hub_is_replaced_atomically(root: Path) -> None:
     """A write that fails half-way leaves hub.py as it was and no temporary file."""
     hub = root / "hub.py"
@@ -96,7 +118,7 @@ def test_hub_is_replaced_atomically(root: Path) -> None:
     with pytest.raises(UnicodeEncodeError):
         registration.atomic_write_text(hub, "x" * 100_000 + "\ud800")
     assert hub.read_bytes() == before
-    assert sorted(p.name for p in root.iterdir()) == ["hub.py", "pretrain"]
+    assert sorted(p.name for p in root.iterdir()) == ["downstream", "hub.py", "pretrain"]
 
 
 def test_an_unsupported_s3prl_is_refused_unless_forced(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:

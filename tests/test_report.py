@@ -72,11 +72,11 @@ def test_table_shows_mean_and_spread_and_the_unseen_column_only_when_measured() 
     assert "unseen synthesizer: retention 109.8 ± 2.7%" in text
 
 
-def test_a_word_error_rate_of_zero_gives_a_retention_or_says_it_has_none() -> None:
-    """A student with no word error on a seed: both perfect is a retention of 1, only the student perfect has no
+def test_an_error_rate_of_zero_gives_a_retention_or_says_it_has_none() -> None:
+    """A student with no word (or phone) error on a seed: both perfect is a retention of 1, only the student perfect has no
     ratio (it used to be infinity, which made the spread raise)."""
-    from distilbert_cli.demo import wer_retentions
+    from distilbert_cli.demo import error_retentions
     from distilbert_cli.report import figure_of
 
-    assert wer_retentions([0.5, 0.0, 0.2], [0.25, 0.0, 0.0]) == [2.0, 1.0, None]
+    assert error_retentions([0.5, 0.0, 0.2], [0.25, 0.0, 0.0]) == [2.0, 1.0, None]
     assert figure_of({"r": None, "r_std": None}, "r", percent=True) == "undefined"

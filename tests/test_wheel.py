@@ -17,7 +17,7 @@ import pytest
 from distilbert_cli.demo import QUICK, finished
 from distilbert_cli.report import mean_std
 from downstream_hooks.registration import s3prl_dir
-from downstream_hooks.results import read_error_rates, read_scores
+from downstream_hooks.results import read_phone_error_rate, read_scores
 from upstream_distilbert import load_student
 
 from .conftest import REPO, cli, run, tree_digest
@@ -62,6 +62,7 @@ def test_wheel_installs_runs_the_quick_demo_and_uninstalls_cleanly(tmp_path: Pat
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"distilbert_configs/pretrain/demo_student.yaml", "distilbert_configs/downstream/phone_linear_small.yaml",
             "distilbert_configs/downstream/asr.yaml", "distilbert_configs/downstream/asr_small.yaml",
+            "distilbert_configs/downstream/pr.yaml", "distilbert_configs/downstream/pr_small.yaml",
             "distilbert_models/demo_teacher.ckpt", "distilbert_pretrain/config_model.yaml"} <= names
 
     env = _fresh_environment(tmp_path)
@@ -102,15 +103,18 @@ def test_wheel_installs_runs_the_quick_demo_and_uninstalls_cleanly(tmp_path: Pat
         assert "unseen_synthesizer" in results["paired"]["student_minus_teacher"]
     assert "over 2 phone_linear seed(s)" in proc.stdout
     assert results["plan"]["text"] == "open" and results["provenance"]["command"].startswith("audio-distilbert demo")
-    asr = results["tasks"]["asr"]
-    for name in ("fbank", "teacher", "student"):  # a few steps through s3prl's real asr expert
-        m = asr["models"][name]
-        expdir = work / "downstream" / "asr" / name / "seed-1337"
-        assert m["test_wers"] == [read_error_rates(expdir / "held-out", "test-clean")["wer"]]
-        assert 0 < m["test_cer"] and 0 < m["test_wer"]  # error rates, fractions: a few steps learn little
-        assert (expdir / f"states-{QUICK.asr_steps}.ckpt").is_file()
-    assert asr["retention"] == pytest.approx(asr["models"]["teacher"]["test_wer"] / asr["models"]["student"]["test_wer"])
-    assert "asr retention (teacher WER / student WER, per seed)" in proc.stdout
+    pr = results["tasks"]["pr"]
+    assert list(results["tasks"]) == ["pr"]  # the quick plan runs no asr
+    for name in ("fbank", "teacher", "student"):  # a few steps through s3prl's real ctc expert (SUPERB PR)
+        m = pr["models"][name]
+        expdir = work / "downstream" / "pr" / name / "seed-1337"
+        assert m["test_pers"] == [read_phone_error_rate(expdir / "held-out", "test")]
+        assert 0 < m["test_per"]  # an error rate, a fraction: a few steps learn little
+        assert (expdir / f"states-{QUICK.pr_steps}.ckpt").is_file()
+    assert pr["retention"] == pytest.approx(pr["models"]["teacher"]["test_per"] / pr["models"]["student"]["test_per"])
+    assert pr["paired"]["student_minus_teacher"]["held_out"]["values"] == pytest.approx(
+        [pr["models"]["student"]["test_per"] - pr["models"]["teacher"]["test_per"]])
+    assert "pr retention (teacher PER / student PER, per seed)" in proc.stdout
     fp32 = models["student"]["test_accs"]
     assert list(results["precisions"]) == ["int8"]  # only the precision asked for (bf16: test_expert)
     expdirs = [work / "downstream" / "student" / f"seed-{seed}" for seed in seeds]
