@@ -36,11 +36,20 @@ def _cpu() -> str:
     return f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
+def _program() -> str:
+    """How this process was started, as a user would type it: `audio-distilbert`, `python -m MODULE` (not the
+    module's path on this machine), or the script as given."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        return f"python -m {spec.name.removesuffix('.__main__')}"
+    return "audio-distilbert" if Path(sys.argv[0]).name == "audio-distilbert" else sys.argv[0]
+
+
 def provenance() -> dict:
     """{command, date, commit, source (where the code ran from), cpu, versions} of this process."""
     return {
-        "command": " ".join(["audio-distilbert" if Path(sys.argv[0]).name == "audio-distilbert" else sys.argv[0],
-                             *sys.argv[1:]]),
+        "command": " ".join([_program(), *sys.argv[1:]]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": _commit(),
         "source": str(_SOURCE),

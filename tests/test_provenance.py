@@ -39,3 +39,18 @@ def test_the_checkout_records_its_own_commit() -> None:
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     record = provenance()
     assert record["commit"].startswith(head) and record["source"] == str(REPO.resolve())
+
+
+def test_a_module_run_with_python_m_is_recorded_as_typed(tmp_path: Path) -> None:
+    """`python -m distilbert_cli.X` records that, not the module file's path on this machine (a results file
+    committed from one machine used to carry `/work/.../distilbert_cli/curves.py`)."""
+    import sys
+
+    from .conftest import run
+
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "__init__.py").write_text("")
+    (probe / "show.py").write_text("from distilbert_cli.provenance import provenance\nprint(provenance()['command'])\n")
+    out = run([sys.executable, "-m", "probe.show", "--workdir", "runs"], cwd=tmp_path).stdout.strip()
+    assert out == "python -m probe.show --workdir runs"
