@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
-from upstream_distilbert.atomic import atomic_write
+from upstream_distilbert.atomic import atomic_write, remove_stale_temporaries
 from upstream_distilbert.digest import file_digest, path_digest, source_digest
 from upstream_distilbert.errors import InputError
 
@@ -106,6 +106,7 @@ class CachedUpstream(nn.Module):
         self.upstream = upstream
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.folder)  # features a killed run was writing
         self.memory: dict[str, Output] = {}
         self.memory_left = memory_bytes
         self.computed = 0  # utterances this process ran through the upstream (the rest came from the cache)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from distilbert_configs import config_path
 
+from upstream_distilbert.atomic import remove_stale_temporaries
 from upstream_distilbert.errors import InputError
 
 from .compat import s3prl_compat
@@ -78,6 +79,7 @@ def run_downstream(argv: list[str]) -> None:
     # truncated file that every later `-m evaluate` fails on. Written atomically, the previous file stays whole.
     patch(downstream_runner, "torch", module_with(downstream_runner.torch, save=atomic_save))
 
+    patch(script, "Runner", clearing_stale_temporaries(script.Runner))
     argv, cache = _pop_flag(argv, "--feature-cache")
     if cache:
         patch(script, "Runner", cached_runner(script.Runner, Path(cache).resolve()))
@@ -112,6 +114,19 @@ def _listdir_with_our_task(real_pretrain: Path):
         return os.listdir(path)
 
     return listdir
+
+
+def clearing_stale_temporaries(base: type) -> type:
+    """An s3prl Runner (pretraining or downstream) that first removes from its experiment folder the temporary
+    checkpoint files a killed run left (`atomic.remove_stale_temporaries`), whether it starts or resumes."""
+
+    class Runner(base):
+        def __init__(self, args, config):
+            for path in remove_stale_temporaries(args.expdir) if os.path.isdir(args.expdir) else []:
+                print(f"[audio-distilbert] - removed {path}, which a killed run left unfinished")
+            super().__init__(args, config)
+
+    return Runner
 
 
 def schedule_following_config(base: type) -> type:
@@ -152,6 +167,8 @@ def run_pretrain(argv: list[str]) -> None:
     patch(script, "os", module_with(os, listdir=_listdir_with_our_task(root / "pretrain")))
     patch(pretrain.runner, "torch", module_with(pretrain.runner.torch, save=atomic_save if writes else _skip))
     patch(script, "Runner", schedule_following_config(script.Runner))
+    if writes:
+        patch(script, "Runner", clearing_stale_temporaries(script.Runner))
     if rank is not None:
         patch(script, "Runner", distributed_runner(script.Runner, rank))
     if not writes:  # a torchrun rank other than 0: the experiment folder and the console are rank 0's

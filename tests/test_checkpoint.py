@@ -121,3 +121,24 @@ def test_a_saved_file_gets_the_permissions_of_a_plain_write(tmp_path: Path) -> N
     plain.write_bytes(b"")
     saved = atomic_save({"weights": torch.zeros(3)}, tmp_path / "saved.ckpt")
     assert saved.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 != 0o600
+
+
+def test_stale_temporaries_of_dead_processes_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    """Only temporaries of our naming whose process (on this host) is gone; a live writer's and other files stay."""
+    import os
+    import subprocess
+    import sys
+
+    from upstream_distilbert.atomic import remove_stale_temporaries, temporary_path
+
+    dead = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]);"
+                           "from upstream_distilbert.atomic import temporary_path; print(temporary_path(sys.argv[2]))",
+                           str(Path(__file__).resolve().parents[1]), str(tmp_path / "states-20.ckpt")],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    live = temporary_path(tmp_path / "states-30.ckpt")  # this process's: still writing
+    others = [tmp_path / ".states-20.ckpt.tmp", tmp_path / "states-20.ckpt.x.tmp", tmp_path / ".cache.otherhost-1.abcdefgh.tmp"]
+    for path in others:
+        path.write_text("not ours to delete\n")
+    assert str(os.getpid()) in live.name
+    assert remove_stale_temporaries(tmp_path) == [Path(dead)]
+    assert live.exists() and all(p.exists() for p in others) and not Path(dead).exists()

@@ -79,7 +79,8 @@ def test_a_kill_during_a_downstream_save_leaves_every_checkpoint_whole(corpus: d
                                                                         tmp_path: Path) -> None:
     """s3prl's downstream runner writes best-states-dev.ckpt and states-N.ckpt; killed halfway through writing
     the step-20 checkpoint, the run leaves the step-10 files whole (atomic writes), so `-m evaluate` on the best
-    dev checkpoint works and a rerun of the training finishes."""
+    dev checkpoint works and a rerun of the training finishes, first removing the half-written temporary file the
+    kill left (and no file of anyone else's)."""
     from upstream_distilbert.s3prl_states import read_states
 
     root = Path(corpus["libri_root"]).parent
@@ -100,11 +101,15 @@ def test_a_kill_during_a_downstream_save_leaves_every_checkpoint_whole(corpus: d
     assert "states-10.ckpt" in saved and "best-states-dev.ckpt" in saved and "states-20.ckpt" not in saved
     for name in saved:  # every file under its own name is whole (no truncated step-20 file, no half best file)
         assert read_states(expdir / name)["Step"] in (10, 20)
+    (stale,) = expdir.glob(".states-20.ckpt.*.tmp")  # what the kill left, named by its host and process
+    (expdir / ".notes.tmp").write_text("a user's file that looks temporary\n")
     run([*cli(), "downstream", "-m", "evaluate", "-e", str(expdir / "best-states-dev.ckpt"), "-t", "test",
          "--device", "cpu", "-o", f"args.expdir={tmp_path / 'evaluated'}"], cwd=tmp_path)
     assert "test-|step:" in (tmp_path / "evaluated" / "log.log").read_text()
-    run([*cli(), "downstream", *flags, "-p", str(expdir)], cwd=tmp_path)  # the run again, in its folder
+    again = run([*cli(), "downstream", *flags, "-p", str(expdir)], cwd=tmp_path)  # the run again, in its folder
     assert read_states(expdir / "states-20.ckpt")["Step"] == 20
+    assert not stale.exists() and f"removed {stale}" in again.stdout
+    assert (expdir / ".notes.tmp").is_file() and not list(expdir.glob(".*.ckpt.*.tmp"))
 
 
 def test_literal_asr_on_the_corpus_after_install(corpus: dict, student_ckpt: Path, tmp_path: Path,

@@ -1,9 +1,12 @@
 """Files written whole or not at all: a temporary file with a unique name beside the target, flushed to disk, then
 renamed over it. A reader never sees half a file, two writers never delete each other's temporary file, and a
-failed write leaves nothing behind."""
+failed write leaves nothing behind. A killed process cannot clean up: its temporary files name their host and
+process (`.NAME.HOST-PID.RANDOM.tmp`), so that `remove_stale_temporaries` removes those of dead processes."""
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -37,12 +40,41 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda file: file.write(text.encode()))
 
 
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+
+
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files in `folder` (not below it) that a process of this host, now dead, left (a kill
+    mid-write: a checkpoint-sized `.states-N.ckpt.HOST-PID.RANDOM.tmp`); never any other file. Returns them."""
+    removed = []
+    for path in Path(folder).glob(".*.tmp"):
+        match = _TEMPORARY.match(path.name)
+        if match and match["host"] == _host() and not _alive(int(match["pid"])):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def temporary_path(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
     """A new, unique, empty file's path beside `path`, for tools that insist on writing to a path themselves;
     the caller `publish`es it over `path` or removes it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_host()}-{os.getpid()}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     return Path(tmp)
 
