@@ -66,9 +66,39 @@ def _pop_flag(argv: list[str], name: str) -> tuple[list[str], str | None]:
     return rest, value
 
 
+def refuse_pickled_upstream(argv: list[str]) -> None:
+    """s3prl's own upstreams given a file (`-k`; on resume, the one the run's checkpoint names) unpickle it whole
+    (Mockingjay's builder, the distiller's: `torch.load(..., weights_only=False)`), which runs any code a hostile
+    file names. Read it weights-only first and refuse one that holds more, naming the way to trust it. Our own
+    upstreams load weights-only anyway; a folder (a Hugging Face model) is left to its upstream."""
+    from upstream_distilbert import hubconf
+    from upstream_distilbert.checkpoint import CheckpointError
+    from upstream_distilbert.s3prl_states import read_states
+
+    upstream, ckpt = _flag_value(argv, "-u", "--upstream"), _flag_value(argv, "-k", "--upstream_ckpt")
+    past = _flag_value(argv, "-e", "--past_exp")
+    if past and Path(past).is_file():  # s3prl's own checkpoint: read weights-only (it is, by s3prl's resume too)
+        args = read_states(past).get("Args")
+        upstream, ckpt = getattr(args, "upstream", upstream), getattr(args, "upstream_ckpt", ckpt)
+    if not (upstream and ckpt) or upstream in hubconf.__all__ or not Path(ckpt).is_file():
+        return
+    try:
+        read_states(ckpt)
+    except CheckpointError as error:
+        raise CheckpointError(f"-k {ckpt}: refused for s3prl's {upstream}: {error}. {upstream} would unpickle it, which "
+                              "runs whatever code the file names. If you trust the file, pass --trust-pickle (or, for "
+                              "the Mockingjay family, convert it once with `audio-distilbert convert --trust-pickle` "
+                              "and use -u distilbert_local)") from error
+
+
 def run_downstream(argv: list[str]) -> None:
     """s3prl's `run_downstream.py` with the same flags, plus `--feature-cache DIR`: a frozen upstream's features
-    computed once per utterance and reused by later steps and runs (`feature_cache`)."""
+    computed once per utterance and reused by later steps and runs (`feature_cache`), and `--trust-pickle`: let
+    s3prl's upstreams unpickle a `-k` file that holds more than weights (`refuse_pickled_upstream`)."""
+    trusted = "--trust-pickle" in argv
+    argv = [arg for arg in argv if arg != "--trust-pickle"]
+    if not trusted:
+        refuse_pickled_upstream(argv)
     register_in_process()
     import s3prl.downstream.runner as downstream_runner
     from s3prl import run_downstream as script

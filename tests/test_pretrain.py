@@ -355,6 +355,13 @@ def test_hostile_checkpoints_are_refused_not_unpickled(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=f"refused {evil} for teacher {expert}: .* teacher.trust_pickle: true"):
             Teacher(TeacherConfig(expert=expert, ckpt=str(evil)), None, "cpu")
         assert not marker.exists()
+    for expert in ("mockingjay_local", "tera_local", "audio_albert_local", "distiller_local"):
+        proc = subprocess.run([*cli(), "downstream", "-m", "train", "-u", expert, "-k", str(evil), "-d", "example",
+                               "-p", str(tmp_path / "exp"), "--device", "cpu"],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert f"-k {evil}: refused for s3prl's {expert}" in proc.stderr and "--trust-pickle" in proc.stderr
+        assert not marker.exists()
     with pytest.raises(ValueError, match="could not be loaded by mockingjay_local"):  # the user insists: unpickled
         Teacher(TeacherConfig(expert="mockingjay_local", ckpt=str(evil), trust_pickle=True), None, "cpu")
     assert marker.exists()
