@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes")
     p.add_argument("--text", choices=["open", "grammar"], default="open",
-                   help="open: sentences of about 18,500 frequent English words, the held-out speakers' from words "
+                   help="open: sentences of about 18,400 frequent English words, the held-out speakers' from words "
                         "no training sentence has; grammar: the original 140-word grammar (earlier figures)")
     p.add_argument("--test-vocabulary", choices=["held_out", "unseen"], default="held_out",
                    help="the open text's vocabulary of the held-out speakers (unseen: the demo's unseen-synthesizer "
@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the whole job on the built-in corpus: teacher, student, phone_linear, timing")
     p.add_argument("--workdir", default="demo", help="where everything goes (a finished step is reused)")
-    p.add_argument("--quick", action="store_true", help="a tiny version for tests (about two and a half minutes)")
+    p.add_argument("--quick", action="store_true", help="a tiny version for tests (a few minutes)")
     p.add_argument("--retrain-teacher", action="store_true",
                    help="train the teacher here (about 30 min on 2 cores) instead of using the shipped one")
     p.add_argument("--seeds", type=int,

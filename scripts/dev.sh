@@ -113,7 +113,7 @@ case "$cmd" in
     # collection order (tests/conftest.py puts the longest first), not xdist's default of most tests first.
     test) ensure_mbrola && cd "$repo" &&
           AUDIO_DISTILBERT_REQUIRE_MBROLA=1 exec python -m pytest -n "$(nproc)" --dist loadfile --no-loadscope-reorder "$@" ;;
-    demo) ensure_mbrola || log "no MBROLA speakers: the demo leaves its unseen-engine column out"
+    demo) ensure_mbrola || log "no MBROLA speakers: the demo leaves its unseen-synthesizer column out"
           exec audio-distilbert demo "$@" ;;
     mbrola) ensure_mbrola ;;
     env) echo "$venv" ;;
