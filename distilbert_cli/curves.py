@@ -35,6 +35,7 @@ import yaml
 from distilbert_configs import config_path
 
 from upstream_distilbert.atomic import atomic_write_text
+from upstream_distilbert.digest import file_digest
 from upstream_distilbert.errors import InputError
 from upstream_distilbert.s3prl_states import read_states
 
@@ -152,6 +153,11 @@ def curves(workdir: Path, student_steps: list[int], controls: bool = False, teac
     corpus = speakers_corpus(workdir / "corpus", plan, plan.utterances_per_speaker)
     unseen = unseen_synthesizer_corpus(workdir, plan)
     teacher = Path(demo["plan"]["teacher_file"])
+    for name in ("teacher", "student"):  # the files the demo measured, not whatever sits at their paths now
+        path, recorded = Path(demo["plan"][f"{name}_file"]), demo["plan"].get(f"{name}_sha256")
+        if recorded and file_digest(path) != recorded:
+            raise InputError(f"{path}: sha256 {file_digest(path)}, not the {recorded} that {workdir}/results.json "
+                             f"measured as its {name}; rerun the demo there first")
     models = demo["models"]
     students = [curve_point(plan.student_steps, models["student"], models["teacher"])]
     measured_students = {plan.student_steps: models["student"]}

@@ -32,6 +32,7 @@ from distilbert_models import model_path
 from distilbert_corpus.corpus import PR_FOLDER, PR_VOCABULARY, PRETRAIN_SET, build_corpus, is_complete
 from downstream_hooks.results import read_error_rates, read_phone_error_rate, read_results, read_scores
 from upstream_distilbert.atomic import atomic_write_text
+from upstream_distilbert.digest import file_digest
 from upstream_distilbert.errors import InputError, MissingError, StepFailed
 from upstream_distilbert.s3prl_states import newest_states, read_states
 
@@ -298,7 +299,7 @@ def model_results(workdir: Path, name: str, upstream: Upstream, plan: Plan, corp
     if unseen is not None:
         for run, expdir in zip(runs, expdirs):
             run[on("unseen_synthesizer", "test_acc")] = test_accuracy(workdir, expdir, unseen, "unseen-synthesizer")
-    result = {"seeds": seeds}
+    result = {"seeds": seeds, "run_keys": [key_of(expdir) for expdir in expdirs]}  # the steps the figures come from
     for key in ("best_dev_acc", *(on(t, "test_acc") for t in TEST_SETS if on(t, "test_acc") in runs[0])):
         result |= over_seeds(runs, key)
     return result, expdirs[0]
@@ -513,7 +514,8 @@ def run_demo(workdir: str | Path, plan: Plan, quick: bool = False, precisions: t
         models[name].update(measured)
     results = {
         "provenance": provenance(),
-        "plan": asdict(plan) | {"quick": quick, "teacher_file": str(teacher), "student_file": str(student)},
+        "plan": asdict(plan) | {"quick": quick, "teacher_file": str(teacher), "student_file": str(student),
+                                "teacher_sha256": file_digest(teacher), "student_sha256": file_digest(student)},
         "models": models,
         "size_ratio": models["teacher"]["params"] / models["student"]["params"],
         "speedup": models["teacher"]["seconds_per_audio_second"] / models["student"]["seconds_per_audio_second"],

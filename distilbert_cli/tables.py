@@ -72,9 +72,25 @@ def demo_table(document: dict, file: str = "demo.json") -> str:
     return "\n".join(rows)
 
 
+def check_same_models(demo: dict, curves: dict) -> None:
+    """Refuse to set a curves file beside a demo file made from other models or figures: the curves' teacher and
+    student digests (where both record them) and their reference accuracies must be the demo's."""
+    for key in ("teacher_sha256", "student_sha256"):
+        ours, theirs = demo["plan"].get(key), curves["plan"].get(key)
+        if ours and theirs and ours != theirs:
+            raise InputError(f"results/curves.json was measured on plan.{key} {theirs}, results/demo.json has {ours}: "
+                             "they are of different models; rerun the curves on the demo's folder")
+    for name, model in demo["models"].items():
+        for key, values in model.items():
+            if key.endswith("test_accs") and curves["reference"].get(name, {}).get(key, values) != values:
+                raise InputError(f"results/curves.json's reference {name}.{key} {curves['reference'][name][key]} is "
+                                 f"not results/demo.json's {values}: the files are of different demo runs")
+
+
 def headline_table(demo: dict, curves: dict) -> str:
     """The README's table: the demo's models with control (a), the teacher trained as long as the student, beside
-    them, and the student's retention against both, seed by seed."""
+    them, and the student's retention against both, seed by seed (`check_same_models` first)."""
+    check_same_models(demo, curves)
     models, plan = demo["models"], demo["plan"]
     (control,) = [p for p in curves["controls"]["teacher_more_steps"] if p["steps"] == plan["student_steps"]]
     sets = sets_in(models["fbank"], "test_acc")

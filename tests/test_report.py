@@ -80,3 +80,26 @@ def test_an_error_rate_of_zero_gives_a_retention_or_says_it_has_none() -> None:
 
     assert error_retentions([0.5, 0.0, 0.2], [0.25, 0.0, 0.0]) == [2.0, 1.0, None]
     assert figure_of({"r": None, "r_std": None}, "r", percent=True) == "undefined"
+
+
+def test_the_headline_table_refuses_a_demo_and_curves_of_different_runs() -> None:
+    """The README's headline sets demo.json beside curves.json: a demo.json whose student figures were edited (or
+    made by another run), or one of another teacher file, is refused, naming both values."""
+    import copy
+    import json
+
+    import pytest
+
+    from distilbert_cli.tables import RESULTS, headline_table
+    from upstream_distilbert.errors import InputError
+
+    demo, curves = (json.loads((RESULTS / name).read_text()) for name in ("demo.json", "curves.json"))
+    assert "| student" in headline_table(demo, curves)  # the committed pair is one run
+    edited = copy.deepcopy(demo)
+    edited["models"]["student"]["test_accs"][0] += 0.01
+    with pytest.raises(InputError, match=r"reference student\.test_accs .* is not results/demo.json's"):
+        headline_table(edited, curves)
+    other = copy.deepcopy(demo)
+    other["plan"]["teacher_sha256"], curves["plan"]["teacher_sha256"] = "a" * 64, "b" * 64
+    with pytest.raises(InputError, match="plan.teacher_sha256 b{64}, results/demo.json has a{64}"):
+        headline_table(other, curves)
