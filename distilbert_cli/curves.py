@@ -159,7 +159,8 @@ def curves(workdir: Path, student_steps: list[int], controls: bool = False, teac
             raise InputError(f"{path}: sha256 {file_digest(path)}, not the {recorded} that {workdir}/results.json "
                              f"measured as its {name}; rerun the demo there first")
     models = demo["models"]
-    students = [curve_point(plan.student_steps, models["student"], models["teacher"])]
+    students = [curve_point(plan.student_steps, models["student"], models["teacher"])
+                | paired(models["student"], models["teacher"])]
     measured_students = {plan.student_steps: models["student"]}
     for steps in student_steps:
         name = f"student-{steps}"
@@ -222,14 +223,16 @@ def _sets(points: list[dict]) -> list[str]:
     return [t for t in TEST_SETS if all(t in sets_in(p, "test_acc") for p in points)]
 
 
-def _ratio_table(title: str, ratio_name: str, points: list[dict], first_cell) -> list[str]:
-    """Rows of points with accuracies and their ratio to a reference, per test set."""
+def _ratio_table(title: str, ratio_name: str, points: list[dict], first_cell, ratio_key=None) -> list[str]:
+    """Rows of points with accuracies and their ratio to a reference, per test set: `ratio_key(test set)` names it
+    (default: the ratio of means, `<acc>_over_reference`)."""
+    ratio_key = ratio_key or (lambda t: on(t, "test_acc") + "_over_reference")
     sets = _sets(points)
     rows = [_row([title, *(LABELS[t] for t in sets), *(f"{ratio_name} ({LABELS[t]})" for t in sets)]),
             "|---:" * (1 + 2 * len(sets)) + "|"]
     for p in points:
         rows.append(_row([first_cell(p), *(_cell(p, on(t, "test_acc")) for t in sets),
-                          *(_cell(p, on(t, "test_acc") + "_over_reference", percent=True) for t in sets)]))
+                          *(_cell(p, ratio_key(t), percent=True) for t in sets)]))
     return rows + [""]
 
 
@@ -237,7 +240,9 @@ def table(document: dict) -> str:
     """Markdown tables of every measured part: accuracies and ratios as mean ± std over the seeds."""
     rows: list[str] = []
     if len(document["student_vs_teacher"]) > 1:
-        rows += _ratio_table("distillation steps", "retention", document["student_vs_teacher"], lambda p: str(p["steps"]))
+        # the students and the teacher share each phone_linear seed: the retention is the paired per-seed ratio
+        rows += _ratio_table("distillation steps", "retention", document["student_vs_teacher"], lambda p: str(p["steps"]),
+                             lambda t: on(t, "retention"))
     if "controls" in document:
         rows += controls_table(document)
     if "teacher_layers" in document:

@@ -26,7 +26,8 @@ def test_a_point_keeps_the_accuracies_and_their_ratio_to_the_reference() -> None
     assert "best_dev_acc" not in point
     assert point["test_acc_over_reference"] == pytest.approx(0.54 / 0.55)
     assert point["unseen_synthesizer_test_acc_over_reference"] == pytest.approx(1.1)
-    assert point["test_acc_over_reference_std"] > 0
+    # independent errors: relative spreads add in quadrature (stds 0.006 and 0.003 over the seeds)
+    assert point["test_acc_over_reference_std"] == pytest.approx((0.54 / 0.55) * ((0.006 / 0.54) ** 2 + (0.003 / 0.55) ** 2) ** 0.5)
     assert "unseen_synthesizer_test_acc_over_reference" not in curve_point(1200, _measured([0.5] * 3), _measured([0.6] * 3))
 
 
@@ -59,6 +60,19 @@ def test_the_tables_show_the_controls_and_the_teachers_layers() -> None:
     assert "| hidden state 0 (input embedding) | 0.600 | 0.600 ± 0.000 | 0.400 ± 0.000 |" in text
     assert "| all hidden states (learned weighted sum) | - | 0.637 ± 0.006 | 0.403 ± 0.006 |" in text
     assert "| distillation steps |" not in text  # one student point: no curve
+
+
+def test_the_distillation_steps_table_prints_the_paired_retention() -> None:
+    """Students and teacher share each seed: the table's retention is the mean of per-seed ratios with their spread
+    (here 100.0 ± 0.0%: every seed's student equals its teacher), not the ratio of means with propagated errors."""
+    from distilbert_cli.report import paired
+
+    teacher = _measured([0.60, 0.64, 0.68])
+    points = [curve_point(steps, student, teacher) | paired(student, teacher)
+              for steps, student in ((1200, _measured([0.60, 0.64, 0.68])), (2400, _measured([0.61, 0.65, 0.69])))]
+    text = table({"student_vs_teacher": points})
+    assert "| 1200 | 0.640 ± 0.040 | 100.0 ± 0.0% |" in text
+    assert "| 2400 | 0.650 ± 0.040 |" in text
 
 
 def test_a_probe_point_compares_teacher_with_fbank_and_student_with_teacher_seed_by_seed() -> None:
