@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -96,6 +97,12 @@ def test_a_corpus_step_is_reused_for_the_same_plan_and_rebuilt_for_another(tmp_p
     corpus_step(folder, "open", 3, 3, test_voices=1)
     assert json.loads((folder / "corpus.json").read_text())["utterances"] == 9
     assert len((folder / "cpc_phone" / "converted_aligned_phones.txt").read_text().splitlines()) == 9
+    assert corpus_step(folder, "open", 3, 2, test_voices=1).key == first.key  # the first plan again: rebuilt
+    assert json.loads((folder / "corpus.json").read_text())["utterances"] == 6
+    audio = sorted(p.stem for p in folder.rglob("*.flac"))
+    assert len(audio) == 6 and not [u for u in audio if u.endswith("-0002")]  # nothing of the other plan is left
+    for split in ("train", "dev", "test"):
+        assert not pd.read_csv(folder / "superb_pr" / f"{split}.csv")["wav_path"].str.endswith("-0002.flac").any()
 
 
 def test_a_downstream_run_is_finished_only_with_its_final_test_evaluation(tmp_path: Path) -> None:

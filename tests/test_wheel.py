@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -47,10 +48,11 @@ def _fresh_environment(root: Path) -> Path:
 
 
 def _final_step_accuracy(expdir: Path) -> float:
-    """The test accuracy at the best dev step, read straight from s3prl's log."""
-    scores = read_scores(expdir)
-    best = max(scores["dev"], key=lambda step: (scores["dev"][step], -step))
-    return scores["test"][best]
+    """The test accuracy logged at the step of s3prl's own best-dev checkpoint (the runner saves best-states-dev.ckpt
+    on each new best dev accuracy): not our reading of the log's dev lines."""
+    from upstream_distilbert.s3prl_states import read_states
+
+    return read_scores(expdir)["test"][int(read_states(expdir / "best-states-dev.ckpt")["Step"])]
 
 
 def test_wheel_installs_runs_the_quick_demo_and_uninstalls_cleanly(tmp_path: Path) -> None:
@@ -104,12 +106,13 @@ def test_wheel_installs_runs_the_quick_demo_and_uninstalls_cleanly(tmp_path: Pat
     assert "over 2 phone_linear seed(s)" in proc.stdout
     assert results["plan"]["text"] == "open" and results["provenance"]["command"].startswith("audio-distilbert demo")
     pr = results["tasks"]["pr"]
+    printed_pers = [float(v) for v in re.findall(r"^test per: (\S+)$", proc.stdout, re.M)]
     assert list(results["tasks"]) == ["pr"]  # the quick plan runs no asr
     for name in ("fbank", "teacher", "student"):  # a few steps through s3prl's real ctc expert (SUPERB PR)
         m = pr["models"][name]
         expdir = work / "downstream" / "pr" / name / "seed-1337"
         assert m["test_pers"] == [read_phone_error_rate(expdir / "held-out", "test")]
-        assert 0 < m["test_per"]  # an error rate, a fraction: a few steps learn little
+        assert m["test_per"] in printed_pers  # what s3prl's ctc expert computed itself
         assert (expdir / f"states-{QUICK.pr_steps}.ckpt").is_file()
     assert pr["retention"] == pytest.approx(pr["models"]["teacher"]["test_per"] / pr["models"]["student"]["test_per"])
     assert pr["paired"]["student_minus_teacher"]["held_out"]["values"] == pytest.approx(
