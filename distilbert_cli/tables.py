@@ -155,6 +155,28 @@ def precisions_table(document: dict, file: str = "demo.json") -> str:
     return "\n".join(rows)
 
 
+def teacher_curve_table(document: dict, file: str = "teacher_curve.json") -> str:
+    """A teacher's phone_linear curve over its pretraining steps (dev of the training speakers, both test sets), and
+    the continuation that tests its convergence, its dev gain paired seed by seed."""
+    sets = sets_in(document["fbank"], "test_acc")
+    rows = [source_line(document, file) + " phone_linear frame accuracy; one seed (1337) per point, "
+            f"{len(document['points'][-1]['seeds'])} at the last point, the continuation and fbank (mean ± std).", "",
+            "| pretraining steps | dev (training speakers) | " + " | ".join(LABELS[t] for t in sets) + " |",
+            "|---:" * (2 + len(sets)) + "|"]
+    c = document["continuation"]
+    end = document["points"][-1]["steps"]
+    labelled = [("s3prl `fbank`", document["fbank"]), *((f"{p['steps']:,}", p) for p in document["points"]),
+                (f"{end:,} + {c['extra_steps']:,} (continuation)", c)]
+    for label, point in labelled:
+        rows.append(f"| {label} | {figure_of(point, 'dev_acc')} | "
+                    + " | ".join(figure_of(point, on(t, "test_acc")) for t in sets) + " |")
+    verdict = ("below" if c["converged"] else "not below") + " the 0.3 points that count as converged"
+    rows += ["", f"The continuation ({c['extra_steps']:,} more steps on a fresh schedule, same peak learning rate) "
+             f"changes dev accuracy by {plus_minus(c['dev_gain'] * 100, (c['dev_gain_std'] or 0) * 100, digits=2)} "
+             f"points, seed by seed: {verdict}."]
+    return "\n".join(rows)
+
+
 def _curves(render: Callable[[dict], list[str]]) -> Callable[[], str]:
     def table() -> str:
         document = _read("curves.json")
@@ -170,6 +192,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "precisions": lambda: precisions_table(_read("demo.json")),
     "controls": _curves(controls_table),
     "teacher-layers": _curves(teacher_layers_table),
+    "teacher-curve": lambda: teacher_curve_table(_read("teacher_curve.json")),
 }
 
 
