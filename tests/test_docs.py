@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
+
+from downstream_hooks.registration import s3prl_dir
 
 from .conftest import REPO, cli, run
 
@@ -104,3 +107,75 @@ def test_the_readmes_quick_start_runs_as_written(tmp_path: Path) -> None:
         read = {int(Path(f).stem.split("-")[0]) for name in datarc["sets"]
                 for f in pd.read_csv(root / f"{name}.csv")["file_path"]}
         assert held_out and read and not read & held_out, (run_name, sorted(read), sorted(held_out))
+
+
+def _documented_commands() -> list[tuple[str, list[str]]]:
+    """(file, argv after `audio-distilbert`) of every command in the bash blocks of the README and the docs."""
+    import shlex
+
+    found = []
+    for page in [README, *sorted((REPO / "docs").rglob("*.md")), REPO / "models" / "README.md"]:
+        for block in re.findall(r"```bash\n(.*?)```", page.read_text(), re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                words = shlex.split(line.split(" #")[0], posix=True) if not line.lstrip().startswith("#") else []
+                if "audio-distilbert" in words:
+                    found.append((page.name, words[words.index("audio-distilbert") + 1:]))
+    return found
+
+
+def _s3prl_parser(module: str, function: str):
+    """The argparse parser that s3prl's run_*.py builds (captured when it parses), its choice lists dropped where
+    they depend on the working folder."""
+    import argparse
+    import importlib
+
+    from downstream_hooks.registration import expose_s3prl_top_level
+
+    class Captured(Exception):
+        pass
+
+    def capture(self, *args, **kwargs):
+        raise Captured(self)
+
+    expose_s3prl_top_level()
+    script = importlib.import_module(module)
+    real = argparse.ArgumentParser.parse_args
+    argparse.ArgumentParser.parse_args = capture
+    try:
+        getattr(script, function)()
+    except Captured as captured:
+        parser = captured.args[0]
+    finally:
+        argparse.ArgumentParser.parse_args = real
+    for action in parser._actions:
+        if action.dest in ("upstream",):
+            action.choices = None
+    return parser
+
+
+def test_every_documented_command_parses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each `audio-distilbert ...` line of the README, the docs and models/README parses with our argparse, or for
+    `downstream`/`pretrain` with s3prl's own run_*.py parser (less the flags we add): a flag that does not exist,
+    or a missing required one, fails it."""
+    from distilbert_cli.main import build_parser
+
+    commands = _documented_commands()
+    assert len(commands) > 20 and any(argv[:1] == ["downstream"] for _, argv in commands)
+    monkeypatch.chdir(s3prl_dir())  # run_pretrain.py lists its tasks in ./pretrain
+    parsers = {"downstream": _s3prl_parser("s3prl.run_downstream", "get_downstream_args"),
+               "pretrain": _s3prl_parser("run_pretrain", "get_pretrain_args")}
+    ours, failed = build_parser(), []
+    for page, argv in commands:
+        if argv[:1] in (["downstream"], ["pretrain"]):
+            rest = [a for a in argv[1:] if a != "--trust-pickle"]
+            if "--feature-cache" in rest:
+                i = rest.index("--feature-cache")
+                rest = rest[:i] + rest[i + 2:]
+            parse = parsers[argv[0]].parse_args
+        else:
+            rest, parse = argv, ours.parse_args
+        try:
+            parse(rest)
+        except SystemExit:
+            failed.append(f"{page}: audio-distilbert {' '.join(argv)}")
+    assert not failed, "documented commands that do not parse:\n" + "\n".join(failed)
