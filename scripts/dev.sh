@@ -65,14 +65,25 @@ ensure_env() {
         touch "$venv/.complete"
     fi
     # The environment is shared by every clone with the same spec: point its editable install at this one
-    # (again whenever pyproject.toml changes, e.g. its package list).
+    # (again whenever pyproject.toml changes, e.g. its package list). A job started through this script holds
+    # $venv/.in-use (shared) while it runs; re-pointing needs it exclusively, so it never switches a running job's
+    # code to another clone's mid-run: it refuses instead.
     local stamp
     stamp="$repo $(sha256sum "$repo/pyproject.toml" | cut -c1-16)"
     if [ "$(cat "$venv/.repo" 2>/dev/null)" != "$stamp" ]; then
+        exec 8>>"$venv/.in-use"
+        if ! flock -n -x 8; then
+            log "a job of another checkout ($(cut -d' ' -f1 "$venv/.repo")) is running in $venv; pointing the environment at"
+            log "$repo now would switch that job's code mid-run. Wait for it to end, or give this checkout an environment"
+            log "of its own: AUDIO_DISTILBERT_ENVS=DIR bash scripts/dev.sh ..."
+            exit 1
+        fi
         local out
         out=$(pip_q install -q --no-deps --no-build-isolation -e "$repo" 2>&1) || { echo "$out" >&2; exit 1; }
         echo "$stamp" >"$venv/.repo"
     fi
+    exec 8>>"$venv/.in-use"
+    flock -s 8  # held by this job (and what it execs) until it ends
     flock -u 9
 }
 
