@@ -41,7 +41,7 @@ from .report import MODELS, TEST_SETS, figure, mean_std, on, over_seeds, paired
 from .steps import Step, key_of
 
 SHIPPED_TEACHER = model_path("demo_teacher.ckpt")
-# pr_small.yaml's length for the demo: measured on the demo corpus (docs/superb_pr.md).
+# pr_small.yaml's length for the demo: a first choice, not yet measured against longer runs.
 PR_STEPS, PR_EVAL_STEP = 1000, 250
 FIRST_SEED = 1337  # s3prl's default --seed; seed i of the demo is FIRST_SEED + i
 UNSEEN_FIRST_SPEAKER = 200  # the unseen synthesizer's speaker ids: apart from the corpus's (100 on)
