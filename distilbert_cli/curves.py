@@ -72,7 +72,7 @@ CONTROLS = {
 _MAM_ONLY = {"reconstruction_weight": 1.0, "prediction_weight": 0.0, "hidden_weight": 0.0}
 
 
-def _accuracies(measured: dict) -> dict:
+def accuracies(measured: dict) -> dict:
     """A model's accuracy figures (means, spreads, per seed), without its other results."""
     return {k: v for k, v in measured.items() if k.startswith(tuple(on(t, "test_acc") for t in TEST_SETS))
             or k == "seeds"}
@@ -84,7 +84,7 @@ def _row(cells: list[str]) -> str:
 
 def curve_point(steps: int, measured: dict, reference: dict) -> dict:
     """One curve point: its accuracies (mean, std, per seed) and their ratio to `reference` (mean ± std)."""
-    point = {"steps": steps} | _accuracies(measured)
+    point = {"steps": steps} | accuracies(measured)
     for key in (on(t, "test_acc") for t in TEST_SETS):
         if key in measured and key in reference:
             point[f"{key}_over_reference"], point[f"{key}_over_reference_std"] = ratio(measured, reference, key)
@@ -94,13 +94,13 @@ def curve_point(steps: int, measured: dict, reference: dict) -> dict:
 def control_point(steps: int, measured: dict, student: dict, **extra: object) -> dict:
     """A control of N = `steps` steps: its accuracies, and the student of N distillation steps against it, seed
     by seed (`paired.student_minus_control`, `retention` = student / control)."""
-    return {"steps": steps, **extra} | _accuracies(measured) | paired(student, measured, "student", "control")
+    return {"steps": steps, **extra} | accuracies(measured) | paired(student, measured, "student", "control")
 
 
 def probe_point(phone_steps: int, measured: dict[str, dict]) -> dict:
     """The demo's three models under one phone_linear length: their accuracies, the teacher's ratio to fbank
     (independent seeds' spread) and the student's to the teacher (paired)."""
-    point: dict = {"phone_steps": phone_steps, "models": {name: _accuracies(m) for name, m in measured.items()}}
+    point: dict = {"phone_steps": phone_steps, "models": {name: accuracies(m) for name, m in measured.items()}}
     for key in (on(t, "test_acc") for t in TEST_SETS):
         if all(key in m for m in measured.values()):
             point[f"{key}_teacher_over_fbank"], point[f"{key}_teacher_over_fbank_std"] = ratio(
@@ -155,8 +155,8 @@ def curves(workdir: Path, student_steps: list[int], controls: bool = False, teac
     teacher = Path(demo["plan"]["teacher_file"])
     for name in ("teacher", "student"):  # the files the demo measured, not whatever sits at their paths now
         path, recorded = Path(demo["plan"][f"{name}_file"]), demo["plan"].get(f"{name}_sha256")
-        if recorded and file_digest(path) != recorded:
-            raise InputError(f"{path}: sha256 {file_digest(path)}, not the {recorded} that {workdir}/results.json "
+        if recorded and (digest := file_digest(path)) != recorded:
+            raise InputError(f"{path}: sha256 {digest}, not the {recorded} that {workdir}/results.json "
                              f"measured as its {name}; rerun the demo there first")
     models = demo["models"]
     students = [curve_point(plan.student_steps, models["student"], models["teacher"])
@@ -170,7 +170,7 @@ def curves(workdir: Path, student_steps: list[int], controls: bool = False, teac
         measured_students[steps] = measured
         students.append(curve_point(steps, measured, models["teacher"]) | paired(measured, models["teacher"]))
     document: dict = {"provenance": provenance(), "workdir": str(workdir), "seeds": models["fbank"]["seeds"],
-                      "plan": demo["plan"], "reference": {name: _accuracies(m) for name, m in models.items()},
+                      "plan": demo["plan"], "reference": {name: accuracies(m) for name, m in models.items()},
                       "student_vs_teacher": students}
     if controls:
         document["controls"] = _controls(workdir, plan, corpus, unseen, teacher, measured_students)
@@ -198,7 +198,7 @@ def _teacher_layers(workdir: Path, plan: Plan, corpus, unseen, teacher: Path) ->
     for layer in range(layers):
         measured, _ = model_results(workdir, f"teacher-layer{layer}", Upstream("distilbert_local", teacher), plan,
                                     corpus, unseen, layer=layer)
-        points.append({"layer": layer, "best_dev_acc": measured["best_dev_acc"]} | _accuracies(measured))
+        points.append({"layer": layer, "best_dev_acc": measured["best_dev_acc"]} | accuracies(measured))
     return points
 
 

@@ -329,19 +329,15 @@ class CtcTask:
     test_split: str
     data: Callable[[Path], str]  # the -o overrides that point the task at a corpus folder
     rates: Callable[[Path, str], dict[str, float]]  # the error rates of an evaluated folder and split
+    metric: str  # the one of `rates` that retention and the paired differences are of
 
     def steps(self, plan: Plan) -> int:
         return getattr(plan, f"{self.name}_steps")
 
-    @property
-    def metric(self) -> str:
-        """The error rate that retention and the paired differences are of (the first of `rates`)."""
-        return {"asr": "wer", "pr": "per"}[self.name]
 
-
-ASR = CtcTask("asr", "asr", ASR_CONFIG, "dev-clean-best.ckpt", "test-clean", _asr_data, read_error_rates)
+ASR = CtcTask("asr", "asr", ASR_CONFIG, "dev-clean-best.ckpt", "test-clean", _asr_data, read_error_rates, "wer")
 PR = CtcTask("pr", "ctc", PR_CONFIG, "dev-best.ckpt", "test", _pr_data,
-             lambda expdir, split: {"per": read_phone_error_rate(expdir, split)})
+             lambda expdir, split: {"per": read_phone_error_rate(expdir, split)}, "per")
 CTC_TASKS = (PR, ASR)
 
 

@@ -30,7 +30,7 @@ from upstream_distilbert.digest import file_digest
 from upstream_distilbert.errors import InputError, MissingError
 from upstream_distilbert.s3prl_states import read_states
 
-from .curves import control_configs
+from .curves import accuracies, control_configs
 from .demo import (
     Upstream,
     export_step,
@@ -58,12 +58,8 @@ def checkpoints(run: Path, every: int) -> list[tuple[int, Path]]:
 
 def _point(steps: int, measured: dict) -> dict:
     """A curve point: dev and test accuracies (means, spreads, per seed)."""
-    point = {"steps": steps, "seeds": measured["seeds"], "dev_acc": measured["best_dev_acc"],
-             "dev_acc_std": measured["best_dev_acc_std"], "dev_accs": measured["best_dev_accs"]}
-    for key in (on(t, "test_acc") for t in TEST_SETS):
-        if key in measured:
-            point |= {key: measured[key], f"{key}_std": measured[f"{key}_std"], f"{key}s": measured[f"{key}s"]}
-    return point
+    return ({"steps": steps, "dev_acc": measured["best_dev_acc"], "dev_acc_std": measured["best_dev_acc_std"],
+             "dev_accs": measured["best_dev_accs"]} | accuracies(measured))
 
 
 def continuation_entry(extra_steps: int, before: dict, after: dict) -> dict:

@@ -194,22 +194,22 @@ def _clear_staging(root: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _check_ours(spec: Folder, root: Path, doing: str) -> bool:
-    """Whether `spec`'s folder exists and is ours, untouched; refuse an edited one, and a foreign one when
-    overwriting (uninstall leaves a foreign folder alone)."""
+def _check_ours(spec: Folder, root: Path, doing: str) -> str:
+    """What `spec`'s folder is: "absent", "ours" (untouched) or "foreign" (left alone: by uninstall, and by install
+    where `spec.foreign_ok`); an edited folder of ours is refused, and a foreign one when install would overwrite it."""
     target = spec.path(root)
     if not target.exists():
-        return False
+        return "absent"
     ours = _ours_untouched(spec, target)
     if ours is None and (doing == "deleting" or spec.foreign_ok):
-        return False
+        return "foreign"
     if ours is None:
         raise RefusedError(f"{target}: exists and was not made by audio-distilbert; not {doing} it")
     if ours is False:
         raise UserEdited(f"{target}: files audio-distilbert wrote there were edited since; not {doing} them. "
                          + ("Keep your changes elsewhere, remove the folder, then run this again" if doing == "overwriting"
                             else "Keep your changes elsewhere and remove the folder by hand"))
-    return True
+    return "ours"
 
 
 def _write_folder(spec: Folder, root: Path) -> None:
@@ -283,14 +283,12 @@ def install(root: Path | None = None, force: bool = False) -> Status:
         raise S3prlMismatch(f"s3prl {s3prl_version()} at {root}: audio-distilbert supports s3prl {SUPPORTED_S3PRL} "
                             "(its runners' internals are patched); install that version, or pass --force to try")
     _clear_staging(root)
-    for spec in FOLDERS:
-        _check_ours(spec, root, "overwriting")
+    writing = [spec for spec in FOLDERS if _check_ours(spec, root, "overwriting") != "foreign"]
     hub_path = root / "hub.py"
     hub = hub_path.read_text()
     wanted = _hub_without_our_block(hub, hub_path) + HUB_BLOCK
-    for spec in FOLDERS:
-        if not (spec.foreign_ok and spec.path(root).exists() and _ours_untouched(spec, spec.path(root)) is None):
-            _write_folder(spec, root)
+    for spec in writing:
+        _write_folder(spec, root)
     _clear_staging(root)
     if hub != wanted:
         atomic_write_text(hub_path, wanted)
@@ -301,7 +299,7 @@ def uninstall(root: Path | None = None) -> Status:
     """Remove exactly what `install` added; files a user edited are refused, not deleted (nothing is removed then)."""
     root = root or s3prl_dir()
     _clear_staging(root)
-    ours = [spec for spec in FOLDERS if _check_ours(spec, root, "deleting")]
+    ours = [spec for spec in FOLDERS if _check_ours(spec, root, "deleting") == "ours"]
     hub_path = root / "hub.py"
     hub = hub_path.read_text()
     without = _hub_without_our_block(hub, hub_path)
