@@ -325,6 +325,8 @@ def register_in_process() -> None:
 
     sys.modules.setdefault(f"pretrain.{PRETRAIN_NAME}", distilbert_pretrain)
     sys.modules.setdefault(f"pretrain.{PRETRAIN_NAME}.pretrain_expert", distilbert_pretrain.pretrain_expert)
+    if CTC_CORPUS.path(s3prl_dir()).is_dir():
+        return  # s3prl's own corpora (a source checkout), or the folder `install` wrote: imported as they are
     from . import libriphone
 
     corpus = types.ModuleType("s3prl.downstream.ctc.corpus", "s3prl's ctc corpora, as audio-distilbert provides them")

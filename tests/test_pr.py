@@ -117,3 +117,17 @@ def test_a_bad_split_file_is_refused_in_one_line(corpus: dict, tmp_path: Path, e
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert re.search(expected, proc.stderr) and "Traceback" not in proc.stderr
+
+
+def test_in_process_registration_keeps_a_source_checkouts_own_ctc_corpus(private_s3prl: Path) -> None:
+    """An s3prl that ships downstream/ctc/corpus/ (a source checkout) keeps its own libriphone in-process too; one
+    without it gets ours."""
+    probe = ("import sys; from downstream_hooks.registration import register_in_process; register_in_process(); "
+             "import s3prl.downstream.ctc.data; from s3prl.downstream.ctc.corpus.libriphone import LibriPhoneDataset; "
+             "m = sys.modules['s3prl.downstream.ctc.corpus.libriphone']; print(m.__name__, m.__file__)")
+    assert "downstream_hooks/libriphone.py" in run([sys.executable, "-c", probe]).stdout
+    own = private_s3prl / "downstream" / "ctc" / "corpus"
+    own.mkdir()
+    (own / "__init__.py").write_text("")
+    (own / "libriphone.py").write_text("LibriPhoneDataset = None  # s3prl's own\n")
+    assert f"s3prl.downstream.ctc.corpus.libriphone {own / 'libriphone.py'}" in run([sys.executable, "-c", probe]).stdout
