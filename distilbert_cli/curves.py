@@ -46,12 +46,13 @@ from .demo import (
     make_plan,
     model_results,
     model_upstreams,
+    plan_file,
     pretrain_and_export,
     speakers_corpus,
     student_config,
     unseen_synthesizer_corpus,
 )
-from .provenance import provenance
+from .provenance import provenance, relative
 from .report import (
     LABELS,
     MODELS,
@@ -152,9 +153,9 @@ def curves(workdir: Path, student_steps: list[int], controls: bool = False, teac
     plan = make_plan(seeds=demo["plan"]["seeds"], text=demo["plan"]["text"])
     corpus = speakers_corpus(workdir / "corpus", plan, plan.utterances_per_speaker)
     unseen = unseen_synthesizer_corpus(workdir, plan)
-    teacher = Path(demo["plan"]["teacher_file"])
+    teacher = plan_file(workdir, demo, "teacher")
     for name in ("teacher", "student"):  # the files the demo measured, not whatever sits at their paths now
-        path, recorded = Path(demo["plan"][f"{name}_file"]), demo["plan"].get(f"{name}_sha256")
+        path, recorded = plan_file(workdir, demo, name), demo["plan"].get(f"{name}_sha256")
         if recorded and (digest := file_digest(path)) != recorded:
             raise InputError(f"{path}: sha256 {digest}, not the {recorded} that {workdir}/results.json "
                              f"measured as its {name}; rerun the demo there first")
@@ -169,7 +170,7 @@ def curves(workdir: Path, student_steps: list[int], controls: bool = False, teac
         measured, _ = model_results(workdir, name, Upstream("distilbert_local", ckpt), plan, corpus, unseen)
         measured_students[steps] = measured
         students.append(curve_point(steps, measured, models["teacher"]) | paired(measured, models["teacher"]))
-    document: dict = {"provenance": provenance(), "workdir": str(workdir), "seeds": models["fbank"]["seeds"],
+    document: dict = {"provenance": provenance(), "workdir": relative(workdir), "seeds": models["fbank"]["seeds"],
                       "plan": demo["plan"], "reference": {name: accuracies(m) for name, m in models.items()},
                       "student_vs_teacher": students}
     if controls:
@@ -179,7 +180,7 @@ def curves(workdir: Path, student_steps: list[int], controls: bool = False, teac
     document["teacher_run_vs_fbank"] = _teacher_points(workdir, plan, corpus, unseen, teacher_states, teacher_label,
                                                        models["fbank"])
     probes = [probe_point(plan.phone_steps, models)]
-    upstreams = model_upstreams(teacher, Path(demo["plan"]["student_file"]))
+    upstreams = model_upstreams(teacher, plan_file(workdir, demo, "student"))
     for steps in phone_steps:
         longer = replace(plan, phone_steps=steps)
         probes.append(probe_point(steps, {name: model_results(workdir, f"{name}-phone{steps}", upstream, longer,
@@ -210,7 +211,7 @@ def _teacher_points(workdir: Path, plan: Plan, corpus, unseen, teacher_states: l
         name = f"teacher-{label}-{steps}"
         ckpt = export_step(workdir / "exports" / name, states)
         measured, _ = model_results(workdir, name, Upstream("distilbert_local", ckpt), plan, corpus, unseen)
-        points.append(curve_point(steps, measured, fbank) | {"states": str(states)})
+        points.append(curve_point(steps, measured, fbank) | {"states": relative(states, workdir)})
     return points
 
 

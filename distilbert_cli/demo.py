@@ -36,7 +36,7 @@ from upstream_distilbert.digest import file_digest
 from upstream_distilbert.errors import InputError, MissingError, StepFailed
 from upstream_distilbert.s3prl_states import newest_states, read_states
 
-from .provenance import provenance
+from .provenance import provenance, relative
 from .report import MODELS, TEST_SETS, figure, mean_std, on, over_seeds, paired
 from .steps import Step, key_of
 
@@ -486,6 +486,12 @@ def make_plan(quick: bool = False, retrain_teacher: bool = False, seeds: int | N
     return plan
 
 
+def plan_file(workdir: Path, results: dict, name: str) -> Path:
+    """The teacher's or student's file that a results.json of `workdir` names (relative to it; older files name an
+    absolute path, which this keeps)."""
+    return workdir / results["plan"][f"{name}_file"]
+
+
 def student_config(workdir: Path, teacher: Path) -> Path:
     """demo_student.yaml distilling from `teacher`, written to the workdir."""
     config = yaml.safe_load(config_path("pretrain", "demo_student.yaml").read_text())
@@ -510,7 +516,9 @@ def run_demo(workdir: str | Path, plan: Plan, quick: bool = False, precisions: t
         models[name].update(measured)
     results = {
         "provenance": provenance(),
-        "plan": asdict(plan) | {"quick": quick, "teacher_file": str(teacher), "student_file": str(student),
+        # the model files relative to the work folder (`plan_file` reads them back)
+        "plan": asdict(plan) | {"quick": quick, "teacher_file": relative(teacher, workdir),
+                                "student_file": relative(student, workdir),
                                 "teacher_sha256": file_digest(teacher), "student_sha256": file_digest(student)},
         "models": models,
         "size_ratio": models["teacher"]["params"] / models["student"]["params"],

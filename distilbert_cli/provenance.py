@@ -46,13 +46,20 @@ def _program() -> str:
     return "audio-distilbert" if Path(sys.argv[0]).name == "audio-distilbert" else sys.argv[0]
 
 
+def relative(path: str | os.PathLike, start: str | os.PathLike = ".") -> str:
+    """`path` relative to `start` (default: the working folder), so that a result file names no folder of the
+    machine that wrote it."""
+    return os.path.relpath(path, start)
+
+
 def provenance() -> dict:
-    """{command, date, commit, source (where the code ran from), cpu, versions} of this process."""
+    """{command, date, commit, source (where the code ran from), cpu, versions} of this process; paths relative to
+    the working folder, the command as a user types it."""
     return {
-        "command": " ".join([_program(), *sys.argv[1:]]),
+        "command": " ".join([_program(), *(relative(a) if os.path.isabs(a) else a for a in sys.argv[1:])]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": _commit(),
-        "source": str(_SOURCE),
+        "source": relative(_SOURCE),
         "cpu": _cpu(),
         "versions": {name: version(name) for name in ("audio-distilbert", "s3prl", "torch", "torchaudio")},
     }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,7 +31,7 @@ def test_an_install_inside_another_repository_records_no_commit_of_it(tmp_path: 
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "other")
     module = _load(installed / "provenance.py")
     assert module._commit() is None
-    assert module.provenance()["source"] == str(installed.parent)
+    assert module.provenance()["source"] == os.path.relpath(installed.parent)
 
 
 def test_the_checkout_records_its_own_commit() -> None:
@@ -38,7 +39,7 @@ def test_the_checkout_records_its_own_commit() -> None:
 
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     record = provenance()
-    assert record["commit"].startswith(head) and record["source"] == str(REPO.resolve())
+    assert record["commit"].startswith(head) and record["source"] == os.path.relpath(REPO.resolve())
 
 
 def test_a_module_run_with_python_m_is_recorded_as_typed(tmp_path: Path) -> None:
@@ -54,3 +55,6 @@ def test_a_module_run_with_python_m_is_recorded_as_typed(tmp_path: Path) -> None
     (probe / "show.py").write_text("from distilbert_cli.provenance import provenance\nprint(provenance()['command'])\n")
     out = run([sys.executable, "-m", "probe.show", "--workdir", "runs"], cwd=tmp_path).stdout.strip()
     assert out == "python -m probe.show --workdir runs"
+    # a path given absolute is recorded relative to the working folder: no folder of this machine in the file
+    out = run([sys.executable, "-m", "probe.show", "--workdir", str(tmp_path / "runs" / "final")], cwd=tmp_path).stdout
+    assert out.strip() == f"python -m probe.show --workdir {os.path.join('runs', 'final')}"
