@@ -179,3 +179,13 @@ def test_every_documented_command_parses(monkeypatch: pytest.MonkeyPatch) -> Non
         except SystemExit:
             failed.append(f"{page}: audio-distilbert {' '.join(argv)}")
     assert not failed, "documented commands that do not parse:\n" + "\n".join(failed)
+
+
+def test_no_committed_result_or_page_names_a_folder_of_the_machine_that_made_it() -> None:
+    """Result files, the pages that quote them and the notebook's stored outputs record paths relative to the work
+    folder and commands as typed: none names a home, work or temporary folder (`/root/...`, `/work/...`)."""
+    machine = re.compile(r"(?<![\w.~-])/(?:work|root|home|tmp|check)/\S*")
+    files = [README, REPO / "models" / "README.md", REPO / "notebooks" / "tutorial.ipynb",
+             *sorted((REPO / "docs").rglob("*.md")), *sorted((REPO / "results").glob("*.json"))]
+    found = {str(f.relative_to(REPO)): sorted(set(machine.findall(f.read_text())))[:3] for f in files}
+    assert not {f: paths for f, paths in found.items() if paths}
