@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from distilbert_corpus.phones import PR_PHONES, SILENCE, pr_phones
-from downstream_hooks.results import read_phone_error_rate
+from downstream_hooks.results import read_phone_error_rate, read_scalars
 
 from .conftest import REPO, cli, run
 
